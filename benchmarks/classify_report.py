@@ -1,0 +1,90 @@
+"""Classifier report: confusion matrix and precision/recall over the labelled corpus, and
+classifications per second on the UA+IP path (single process).
+
+    python benchmarks/classify_report.py
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from django_leadpixel.classify import SOURCES, _parsed, classify  # noqa: E402
+from django_leadpixel.ranges import default_table  # noqa: E402
+
+CORPUS = ROOT / "tests" / "classify_corpus.csv"
+
+
+def load() -> list[dict[str, str]]:
+    with CORPUS.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run(row: dict[str, str]) -> str:
+    secs = row["seconds_since_sent"]
+    return classify(ip=row["ip"] or None, user_agent=row["user_agent"], kind=row["kind"],
+                    method=row["method"] or "GET",
+                    seconds_since_sent=float(secs) if secs else None,
+                    burst=int(row["burst"] or 0), honeypot=row["honeypot"] == "1").source
+
+
+def report(rows: list[dict[str, str]]) -> None:
+    values = [v for v, _ in SOURCES]
+    pairs = [(row["expected"], run(row)) for row in rows]
+    matrix = Counter(pairs)
+    width = max(len(v) for v in values) + 1
+    print(f"Corpus: {len(rows)} rows ({CORPUS.relative_to(ROOT)})\n")
+    print("Confusion matrix (rows: expected, columns: predicted)")
+    print(" " * width + "".join(f"{v[:8]:>9}" for v in values))
+    for e in values:
+        print(f"{e:<{width}}" + "".join(f"{matrix[(e, p)]:>9}" for p in values))
+    print(f"\n{'class':<{width}}{'rows':>6}{'precision':>11}{'recall':>8}")
+    for v in values:
+        tp = matrix[(v, v)]
+        n_true = sum(matrix[(v, p)] for p in values)
+        n_pred = sum(matrix[(e, v)] for e in values)
+        precision = tp / n_pred if n_pred else float("nan")
+        recall = tp / n_true if n_true else float("nan")
+        print(f"{v:<{width}}{n_true:>6}{precision:>11.3f}{recall:>8.3f}")
+    wrong = [(e, p) for e, p in pairs if e != p]
+    print(f"\nMisclassified: {len(wrong)}")
+
+
+def throughput(rows: list[dict[str, str]]) -> None:
+    default_table()  # built once, outside the timing
+    inputs = [(row["ip"] or None, row["user_agent"], row["kind"]) for row in rows
+              if row["method"] == "GET"]
+    # Warm cache: the corpus user agents over and over (real traffic repeats user agents).
+    n = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < 2.0:
+        for ip, ua, kind in inputs:
+            classify(ip=ip, user_agent=ua, kind=kind)
+        n += len(inputs)
+    warm = n / (time.perf_counter() - started)
+
+    # Distinct user agents: every call sees a user agent it has never seen before, made
+    # by appending a counter to real ones (so the user_agents cache never hits).
+    _parsed.cache_clear()
+    count = 20_000
+    distinct = [(ip, f"{ua} {i}" if ua else ua, kind)
+                for i, (ip, ua, kind) in zip(range(count), (inputs * (count // len(inputs) + 1)))]
+    started = time.perf_counter()
+    for ip, ua, kind in distinct:
+        classify(ip=ip, user_agent=ua, kind=kind)
+    cold = len(distinct) / (time.perf_counter() - started)
+    print(f"\nThroughput, UA+IP path, one process:")
+    print(f"  warm cache (corpus UAs repeated): {warm:>10,.0f} classifications/s")
+    print(f"  distinct user agents:             {cold:>10,.0f} classifications/s")
+
+
+if __name__ == "__main__":
+    rows = load()
+    report(rows)
+    throughput(rows)

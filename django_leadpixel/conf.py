@@ -1,0 +1,94 @@
+"""The ``LEADPIXEL`` settings dict, read through one lazy object.
+
+Modelled on ``rest_framework.settings``: ``app_settings.BASE_URL`` returns the
+user's value or the documented default; dotted-path strings listed in
+``IMPORT_STRINGS`` are imported on first read; the cache is dropped when
+``override_settings`` changes ``LEADPIXEL``. Validation lives in ``checks.py``
+so that ``manage.py check`` names a wrong key or value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTING_NAME = "LEADPIXEL"
+
+DEFAULTS: dict[str, Any] = {
+    # Absolute origin used to build pixel and click URLs; emails are rendered
+    # without a request, so there is no host to take it from.
+    "BASE_URL": None,
+    # File or directory of MaxMind databases; falls back to settings.GEOIP_PATH.
+    "GEOIP_PATH": None,
+    "GEOIP_CITY": "GeoLite2-City.mmdb",
+    "GEOIP_ASN": "GeoLite2-ASN.mmdb",
+    # Truncate IPs before storage (IPv4 last octet, IPv6 last 80 bits).
+    "ANONYMIZE_IP": False,
+    # Delete messages and their events older than this many days (None: keep).
+    "RETENTION_DAYS": None,
+    # User agents are cut to this many characters before storage.
+    "USER_AGENT_MAX_LENGTH": 512,
+    # Client IP via django-ipware: see README "Client IP behind proxies".
+    "IP_PROXY_COUNT": None,
+    "IP_PROXY_ORDER": "left-most",
+    "IP_TRUSTED_PROXIES": [],
+    "IP_META_PRECEDENCE_ORDER": None,
+    # Dotted path to f(request) -> (ip or None, user agent); replaces ours.
+    "REQUEST_INFO_FUNCTION": "django_leadpixel.request.request_info",
+    # File the spool logger writes to when the database is down; used only
+    # when the "django_leadpixel.spool" logger has no handler of its own.
+    "SPOOL_FILE": "leadpixel-spool.jsonl",
+    # Dispatch enrichment after commit (False: leave it to the periodic sweep).
+    "ENRICH_ON_RECORD": True,
+    # Rows per batch for sweeps, purges and reclassification.
+    "BATCH_SIZE": 500,
+    # Add a hidden honeypot link in {% track_links %} (scanners click it).
+    "HONEYPOT_LINK": False,
+    # Directory of IP range files that overrides the packaged ones.
+    "RANGES_DIR": None,
+}
+
+IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION"}
+
+
+class AppSettings:
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTING_NAME, None)
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in self.defaults:
+            raise AttributeError(f"Invalid {SETTING_NAME} setting: {attr!r}")
+        value = self.user_settings.get(attr, self.defaults[attr])
+        if attr in IMPORT_STRINGS and isinstance(value, str):
+            value = import_string(value)
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    def reload(self) -> None:
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+
+
+app_settings = AppSettings(DEFAULTS)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTING_NAME, "GEOIP_PATH"):
+        app_settings.reload()
+        from .enrichment import reset_locator  # the database paths may have changed
+
+        reset_locator()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,237 @@
+"""Batch jobs over stored events: enrich, purge, reclassify, erase.
+
+Plain functions over the ORM; ``tasks.py`` and the management commands are
+thin wrappers around them. Every job is idempotent: running it twice changes
+nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+from . import enrichment
+from .classify import MACHINE_FOR_READER, MACHINE_NO_READER
+from .conf import app_settings
+from .enrichment import GeoStatus
+from .models import Click, Message, Open
+
+EVENT_MODELS: tuple[type[Open] | type[Click], ...] = (Open, Click)
+KINDS = {"open": Open, "click": Click}
+
+PLACE_FIELDS = ("country", "region", "city", "latitude", "longitude", "accuracy_radius",
+                "asn", "as_org")
+DEVICE_FIELDS = ("device_type", "os", "os_version", "browser", "browser_version", "mail_client")
+ENRICHED_FIELDS = ("enriched_at", "masked", "geo_status", *PLACE_FIELDS, *DEVICE_FIELDS)
+
+
+def enrichment_for(event: Open | Click) -> dict[str, Any]:
+    """The enrichment fields of one event (pure given the GeoIP and UA caches).
+
+    A proxy's or machine's address and agent describe the machine, not the
+    reader: those events get no place and no device, only ``masked`` (the
+    operator was stored with the verdict). Reporting Mountain View for every
+    Gmail open is the bug this app exists to avoid.
+    """
+    fields: dict[str, Any] = {name: "" for name in ENRICHED_FIELDS}
+    fields.update(latitude=None, longitude=None, accuracy_radius=None, asn=None,
+                  masked=False, enriched_at=timezone.now())
+    if event.source in MACHINE_FOR_READER or event.source in MACHINE_NO_READER:
+        fields.update(masked=True, geo_status=GeoStatus.MASKED)
+        return fields
+    if event.anonymous or not event.ip:
+        fields["geo_status"] = GeoStatus.SKIPPED
+    else:
+        place, status = enrichment.locate(event.ip)
+        fields["geo_status"] = status
+        fields.update({name: getattr(place, name) for name in PLACE_FIELDS})
+        fields["region"] = (fields["region"] or "")[:100]
+        fields["city"] = (fields["city"] or "")[:100]
+    if event.user_agent:
+        device = enrichment.parse_user_agent(event.user_agent)
+        fields.update({name: (getattr(device, name) or "")[:64] for name in DEVICE_FIELDS})
+    return fields
+
+
+def _apply(event: Open | Click) -> Open | Click:
+    for name, value in enrichment_for(event).items():
+        setattr(event, name, value)
+    return event
+
+
+def enrich_one(kind: str, event_id: str) -> bool:
+    """Enrich one event if it is not enriched yet. False when there was nothing to do."""
+    model = KINDS[kind]
+    event = model.objects.filter(pk=event_id, enriched_at__isnull=True).first()
+    if event is None:
+        return False
+    values = enrichment_for(event)
+    # The enriched_at guard makes a duplicate delivery a no-op even when two
+    # workers raced on the same row.
+    return bool(model.objects.filter(pk=event.pk, enriched_at__isnull=True).update(**values))
+
+
+def _locked_batch(queryset: QuerySet, size: int) -> list[Model]:
+    # PostgreSQL: rows another worker holds are skipped, so several workers
+    # sweeping at once share the work instead of waiting on each other.
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return list(queryset[:size])
+
+
+def enrich_batches(
+    queryset_for: Callable[[type[Open] | type[Click]], QuerySet],
+    *,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Enrich the rows ``queryset_for(model)`` selects, batch after batch. Returns rows done."""
+    size = batch_size or app_settings.BATCH_SIZE
+    done = 0
+    for model in EVENT_MODELS:
+        batches = 0
+        last_pk = None
+        while max_batches is None or batches < max_batches:
+            with transaction.atomic():
+                queryset = queryset_for(model).order_by("pk")
+                if last_pk is not None:
+                    queryset = queryset.filter(pk__gt=last_pk)
+                rows = _locked_batch(queryset, size)
+                if not rows:
+                    break
+                model.objects.bulk_update([_apply(row) for row in rows], ENRICHED_FIELDS)
+            last_pk = rows[-1].pk
+            batches += 1
+            done += len(rows)
+            if progress:
+                progress(len(rows))
+    return done
+
+
+def sweep(batch_size: int | None = None, max_batches: int | None = None) -> int:
+    """Enrich every event that is not enriched yet (the periodic safety net)."""
+    return enrich_batches(lambda model: model.objects.filter(enriched_at__isnull=True),
+                          batch_size=batch_size, max_batches=max_batches)
+
+
+def purge(days: int | None = None, *, now: datetime | None = None,
+          batch_size: int | None = None) -> int:
+    """Delete messages (and their events) sent more than ``days`` ago, in batches.
+
+    ``days`` defaults to ``LEADPIXEL["RETENTION_DAYS"]``; None keeps everything.
+    Returns the number of messages deleted.
+    """
+    days = app_settings.RETENTION_DAYS if days is None else days
+    if days is None:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    return _delete_messages(Message.objects.filter(sent_at__lt=cutoff), batch_size)
+
+
+def erase_recipient(address: str, batch_size: int | None = None) -> int:
+    """Delete every message to ``address`` (case-insensitive) and all its events."""
+    return _delete_messages(Message.objects.filter(recipient__iexact=address.strip()), batch_size)
+
+
+def _delete_messages(queryset: QuerySet, batch_size: int | None) -> int:
+    size = batch_size or app_settings.BATCH_SIZE
+    deleted = 0
+    while True:
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:size])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            for model in EVENT_MODELS:
+                model.objects.filter(message_id__in=ids).delete()
+            Message.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+
+
+def iter_chunks(queryset: QuerySet, size: int) -> Iterator[list[Model]]:
+    """Rows of ``queryset`` in primary-key order, ``size`` at a time (keyset paging)."""
+    last_pk = None
+    while True:
+        page = queryset.order_by("pk")
+        if last_pk is not None:
+            page = page.filter(pk__gt=last_pk)
+        rows = list(page[:size])
+        if not rows:
+            return
+        yield rows
+        last_pk = rows[-1].pk
+
+
+def _burst_counts(clicks: list[Click], window: timedelta) -> dict[Any, int]:
+    """For clicks sorted by (message, time): how many other clicks of the same
+    message fall within ``window`` of each one."""
+    counts: dict[Any, int] = {}
+    start = 0
+    for i, click in enumerate(clicks):
+        while start < i and (clicks[start].message_id != click.message_id
+                             or click.occurred_at - clicks[start].occurred_at > window):
+            start += 1
+        counts[click.pk] = counts.get(click.pk, 0) + (i - start)
+        for j in range(start, i):
+            counts[clicks[j].pk] = counts.get(clicks[j].pk, 0) + 1
+    return counts
+
+
+def reclassify(
+    *, batch_size: int | None = None, progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
+    """Classify every stored event again with the current rules and ranges.
+
+    Works from what was stored: where ``ANONYMIZE_IP`` truncated an address,
+    the range lookups see the truncated one (exact for ranges of /24 and
+    wider). Events whose verdict changes lose their enrichment and are
+    enriched again by the sweep, so a proxy never keeps a reader's place.
+    Returns counts: ``seen``, ``changed``, ``anonymised`` (rows with a
+    truncated or no address).
+    """
+    from .classify import classify
+    from .recording import BURST_WINDOW
+
+    size = batch_size or app_settings.BATCH_SIZE
+    totals = {"seen": 0, "changed": 0, "anonymised": 0}
+    for model in EVENT_MODELS:
+        fields = ["id", "message_id", "occurred_at", "source", "reason", "operator", "method",
+                  "ip", "user_agent", "anonymous", "message__sent_at"]
+        if model is Click:
+            fields.append("honeypot")
+        base = model.objects.select_related("message").only(*fields)
+        for rows in iter_chunks(base, size):
+            if model is Click:
+                rows.sort(key=lambda c: (c.message_id, c.occurred_at))
+                bursts = _burst_counts(rows, BURST_WINDOW)
+            changed = []
+            for event in rows:
+                if event.anonymous:
+                    continue  # no address or agent kept: the stored verdict stands
+                if not event.ip or app_settings.ANONYMIZE_IP:
+                    totals["anonymised"] += 1
+                verdict = classify(
+                    ip=event.ip, user_agent=event.user_agent,
+                    kind="open" if model is Open else "click", method=event.method,
+                    seconds_since_sent=(event.occurred_at - event.message.sent_at).total_seconds(),
+                    **({"burst": bursts[event.pk], "honeypot": event.honeypot}
+                       if model is Click else {}),
+                )
+                if (verdict.source, verdict.reason, verdict.operator) != (
+                        event.source, event.reason, event.operator):
+                    event.source, event.reason, event.operator = (
+                        verdict.source, verdict.reason[:255], verdict.operator)
+                    event.enriched_at = None
+                    changed.append(event)
+            if changed:
+                model.objects.bulk_update(changed, ["source", "reason", "operator", "enriched_at"])
+            totals["seen"] += len(rows)
+            totals["changed"] += len(changed)
+            if progress:
+                progress(len(rows))
+    return totals

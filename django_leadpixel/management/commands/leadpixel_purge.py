@@ -1,0 +1,20 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from ... import jobs
+from ...conf import app_settings
+
+
+class Command(BaseCommand):
+    help = ("Delete messages sent more than RETENTION_DAYS days ago, with all their opens "
+            "and clicks, in batches. Click links keep redirecting: tokens carry their target.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--days", type=int, help='Override LEADPIXEL["RETENTION_DAYS"].')
+
+    def handle(self, *args, days=None, **options):
+        if days is not None and days < 1:
+            raise CommandError("--days must be at least 1")
+        if days is None and app_settings.RETENTION_DAYS is None:
+            self.stdout.write('LEADPIXEL["RETENTION_DAYS"] is not set: nothing deleted.')
+            return
+        self.stdout.write(f"deleted {jobs.purge(days)} messages")

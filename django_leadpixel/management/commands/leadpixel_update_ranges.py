@@ -1,0 +1,127 @@
+"""Refresh the IP range files from operators' published lists.
+
+    manage.py leadpixel_update_ranges \
+        --apple https://mask-api.icloud.com/egress-ip-ranges.csv \
+        --google https://www.gstatic.com/ipranges/goog.json \
+        --microsoft "https://endpoints.office.com/endpoints/worldwide?clientrequestid=<uuid>"
+
+Each source may be a local path or an http(s) URL. Every input is downloaded and parsed
+before anything is written, so a bad input leaves the existing files intact. Files are
+written atomically (temporary file, then ``os.replace``) into ``--output`` or
+``LEADPIXEL["RANGES_DIR"]``, where they override the packaged files of the same name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from django_leadpixel import ranges
+
+MAX_BYTES = 64 * 1024 * 1024  # Apple's CSV is tens of MB; anything far larger is wrong
+TIMEOUT = 60  # seconds per download
+
+# option -> (file name, class, operator, parser, notes)
+SOURCES: dict[str, tuple[str, str, str, Callable[[str], list[str]], str]] = {
+    "apple": ("apple_relay.txt", ranges.APPLE_RELAY, "Apple", ranges.parse_apple_csv,
+              "iCloud Private Relay egress (Apple MPP); collapsed, geo columns dropped"),
+    "google": ("google.txt", ranges.GOOGLE, "Google", ranges.parse_google_json,
+               "supporting evidence only; never a machine verdict on the address alone"),
+    "microsoft": ("microsoft_eop.txt", ranges.SCANNER, "Microsoft", ranges.parse_microsoft_json,
+                  "Exchange Online Protection sets (*.mail.protection.outlook.com) only; "
+                  "applied to clicks"),
+}
+
+
+def _read(source: str) -> str:
+    if source.startswith(("http://", "https://")):
+        request = urllib.request.Request(source, headers={"User-Agent": "django-leadpixel"})
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            data = response.read(MAX_BYTES + 1)
+    else:
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"larger than {MAX_BYTES} bytes")
+    return data.decode("utf-8-sig")
+
+
+def _collapse(networks: list[str]) -> list[str]:
+    v4 = [ipaddress.ip_network(n) for n in networks if ":" not in n]
+    v6 = [ipaddress.ip_network(n) for n in networks if ":" in n]
+    out = [str(n) for n in ipaddress.collapse_addresses(v4)]  # type: ignore[arg-type]
+    out += [str(n) for n in ipaddress.collapse_addresses(v6)]  # type: ignore[arg-type]
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Command(BaseCommand):
+    help = "Download or read published IP ranges (Apple, Google, Microsoft) into RANGES_DIR."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--apple", metavar="PATH_OR_URL",
+                            help="Apple egress-ip-ranges.csv (prefix,country,region,city,)")
+        parser.add_argument("--google", metavar="PATH_OR_URL",
+                            help='Google range JSON ({"prefixes": [...]})')
+        parser.add_argument("--microsoft", metavar="PATH_OR_URL",
+                            help="Microsoft 365 endpoints JSON (worldwide)")
+        parser.add_argument("--output", metavar="DIR",
+                            help='Directory to write (default: LEADPIXEL["RANGES_DIR"])')
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        output = options.get("output")
+        if not output:
+            from django_leadpixel.conf import app_settings
+
+            output = app_settings.RANGES_DIR
+        if not output:
+            raise CommandError(
+                'No output directory: pass --output DIR or set LEADPIXEL["RANGES_DIR"].'
+            )
+        out_dir = Path(output)
+        if not out_dir.is_dir():
+            raise CommandError(f"Output directory does not exist: {out_dir}")
+        chosen = [(name, options[name]) for name in SOURCES if options.get(name)]
+        if not chosen:
+            raise CommandError("Nothing to do: give at least one of --apple, --google, --microsoft.")
+
+        today = datetime.now(timezone.utc).date().isoformat()
+        prepared: list[tuple[Path, str, int, str]] = []
+        for name, source in chosen:  # read and check everything before writing anything
+            filename, kind, operator, parser, notes = SOURCES[name]
+            try:
+                networks = _collapse(parser(_read(source)))
+            except (OSError, ValueError, UnicodeDecodeError) as exc:
+                raise CommandError(f"--{name} {source}: {exc}") from exc
+            if not networks:
+                raise CommandError(f"--{name} {source}: no networks found; nothing written.")
+            text = ranges.format_file(networks, kind=kind, operator=operator, source=source,
+                                      retrieved=today, notes=notes)
+            prepared.append((out_dir / filename, text, len(networks), name))
+
+        for path, text, count, name in prepared:
+            try:
+                _write_atomic(path, text)
+            except OSError as exc:
+                raise CommandError(f"Cannot write {path}: {exc}") from exc
+            self.stdout.write(f"{name}: {count} networks -> {path}")
+        ranges.default_table.cache_clear()

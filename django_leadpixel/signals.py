@@ -1,0 +1,18 @@
+"""Public signals for integrators.
+
+``open_recorded``: sent after an open is stored. Keyword arguments:
+    ``event``   the saved ``Open`` (its ``message`` is loaded),
+    ``request`` the ``HttpRequest``, or None when replayed from the spool.
+
+``click_recorded``: sent after a click is stored. Keyword arguments:
+    ``event``   the saved ``Click``,
+    ``request`` the ``HttpRequest``, or None when replayed from the spool.
+
+``sender`` is the model class. Receivers run inside the request: keep them
+fast, and hand slow work to Celery.
+"""
+
+from django.dispatch import Signal
+
+open_recorded = Signal()
+click_recorded = Signal()

@@ -1,0 +1,179 @@
+"""Signed pixel and click tokens.
+
+A token is ``base32(payload + mac)`` in lowercase without padding. Base32 is
+case-insensitive on purpose: some mail clients and link scanners lowercase
+URLs, and a token that breaks then loses a real click. The MAC is Django's
+``salted_hmac`` (SHA-256, cut to ``MAC_BYTES``) with one salt per kind, so a
+pixel token is never accepted as a click token; keys rotate through
+``SECRET_KEY_FALLBACKS``.
+
+Payloads (all integers big-endian):
+- open:  version(1) | message public id (16)
+- click: version(1) | message public id (16) | flags(1) | position(2) | destination (UTF-8,
+  zlib-compressed when flags & COMPRESSED)
+
+The click token carries its destination so the redirect works with the
+database down and after retention has purged the message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+import zlib
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from .conf import app_settings
+
+VERSION = 1
+MAC_BYTES = 12  # 96 bits: far beyond what an online guesser can try
+OPEN_SALT = "django_leadpixel.tokens.open"
+CLICK_SALT = "django_leadpixel.tokens.click"
+MAX_TOKEN_LENGTH = 4096  # longer tokens are rejected before any decoding work
+MAX_DESTINATION_LENGTH = 2000
+
+FLAG_COMPRESSED = 1
+FLAG_HONEYPOT = 2
+
+
+class BadToken(Exception):
+    """The token is malformed, tampered with, or signed for another purpose."""
+
+
+class UnsafeDestination(ValueError):
+    """Only absolute http(s) URLs may be signed as click destinations."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClickTarget:
+    message_id: uuid.UUID
+    destination: str
+    position: int
+    honeypot: bool = False
+
+
+def _mac(salt: str, payload: bytes, secret: str | bytes) -> bytes:
+    return salted_hmac(salt, payload, secret=secret, algorithm="sha256").digest()[:MAC_BYTES]
+
+
+def _encode(salt: str, payload: bytes) -> str:
+    raw = payload + _mac(salt, payload, settings.SECRET_KEY)
+    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def _decode(salt: str, token: str) -> bytes:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise BadToken("empty or oversized token")
+    text = token.upper()
+    text += "=" * (-len(text) % 8)
+    try:
+        raw = base64.b32decode(text.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise BadToken("not base32") from exc
+    if len(raw) <= MAC_BYTES + 1:
+        raise BadToken("token too short")
+    # Only the canonical spelling is valid: the last base32 letter carries
+    # spare bits, and two spellings of one token would be one token twice.
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != text.rstrip("="):
+        raise BadToken("not canonical base32")
+    payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())]
+    if not any(constant_time_compare(mac, _mac(salt, payload, key)) for key in secrets):
+        raise BadToken("bad signature")
+    if payload[0] != VERSION:
+        raise BadToken("unknown token version")
+    return payload[1:]
+
+
+def check_destination(url: str) -> str:
+    """Return ``url`` if it may be signed; raise ``UnsafeDestination`` otherwise."""
+    if not isinstance(url, str):
+        raise UnsafeDestination(f"destination must be a string, not {type(url).__name__}")
+    url = url.strip()
+    if len(url) > MAX_DESTINATION_LENGTH:
+        raise UnsafeDestination(f"destination longer than {MAX_DESTINATION_LENGTH} characters")
+    # Control characters (CR/LF, NUL, tab) would split headers or hide the real target.
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url) or "\\" in url:
+        raise UnsafeDestination(f"destination contains forbidden characters: {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UnsafeDestination(f"destination is not a valid URL: {url!r}") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UnsafeDestination(
+            f"only absolute http:// and https:// URLs can be tracked, not {url!r}"
+        )
+    return url
+
+
+def make_open_token(message_id: uuid.UUID) -> str:
+    return _encode(OPEN_SALT, bytes([VERSION]) + message_id.bytes)
+
+
+def read_open_token(token: str) -> uuid.UUID:
+    body = _decode(OPEN_SALT, token)
+    if len(body) != 16:
+        raise BadToken("bad open payload")
+    return uuid.UUID(bytes=body)
+
+
+def make_click_token(
+    message_id: uuid.UUID, destination: str, position: int = 0, *, honeypot: bool = False
+) -> str:
+    destination = check_destination(destination)
+    if not 0 <= position <= 0xFFFF:
+        raise ValueError("position must be between 0 and 65535")
+    data = destination.encode("utf-8")
+    flags = FLAG_HONEYPOT if honeypot else 0
+    packed = zlib.compress(data, 9)
+    if len(packed) < len(data):
+        data, flags = packed, flags | FLAG_COMPRESSED
+    header = bytes([VERSION]) + message_id.bytes + bytes([flags]) + position.to_bytes(2, "big")
+    return _encode(CLICK_SALT, header + data)
+
+
+def read_click_token(token: str) -> ClickTarget:
+    body = _decode(CLICK_SALT, token)
+    if len(body) < 20:
+        raise BadToken("bad click payload")
+    message_id = uuid.UUID(bytes=body[:16])
+    flags = body[16]
+    position = int.from_bytes(body[17:19], "big")
+    data = body[19:]
+    try:
+        if flags & FLAG_COMPRESSED:
+            data = zlib.decompress(data)
+        destination = data.decode("utf-8")
+        # Signed by us, so it passed check_destination; re-check anyway so the
+        # view can never emit an unsafe Location even if the rules tighten.
+        destination = check_destination(destination)
+    except (zlib.error, UnicodeDecodeError, UnsafeDestination) as exc:
+        raise BadToken("bad destination") from exc
+    return ClickTarget(message_id, destination, position, bool(flags & FLAG_HONEYPOT))
+
+
+def absolute_url(path: str) -> str:
+    """Join ``path`` to ``LEADPIXEL["BASE_URL"]`` (emails are rendered without a request)."""
+    base = app_settings.BASE_URL
+    if not base:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured('LEADPIXEL["BASE_URL"] must be set to build tracking URLs')
+    return base.rstrip("/") + path
+
+
+def pixel_url(message_id: uuid.UUID) -> str:
+    return absolute_url(reverse("leadpixel:open", args=[make_open_token(message_id)]))
+
+
+def click_url(
+    message_id: uuid.UUID, destination: str, position: int = 0, *, honeypot: bool = False
+) -> str:
+    token = make_click_token(message_id, destination, position, honeypot=honeypot)
+    return absolute_url(reverse("leadpixel:click", args=[token]))

@@ -1,0 +1,93 @@
+"""Set up the example site and show the app at work.
+
+Migrates, creates an admin login (printed), renders a sample email through the
+template tags, sends hits through the real tracking URLs with real user agents
+(a desktop browser, the Gmail image proxy, an iPhone, Apple Mail Privacy
+Protection, a link scanner), then serves the site so the admin shows them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.template.loader import render_to_string
+from django.test import Client
+from django.utils import timezone
+
+from django_leadpixel.models import Message
+
+# Real user agents, with where each one is published.
+CHROME_WINDOWS = (  # a desktop browser; uap-core tests/test_ua.yaml
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+GMAIL_PROXY = (  # device-detector Tests/fixtures/bots.yml
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
+IPHONE_MAIL = (  # iOS Mail; express-useragent#78
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 10_1_1 like Mac OS X) AppleWebKit/602.2.14 "
+    "(KHTML, like Gecko) Mobile/14B100"
+)
+IPHONE_SAFARI = (  # atomantic/is-ua-webview#2
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 12_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1"
+)
+APPLE_MPP = "Mozilla/5.0"  # ua-parser/uap-core#509
+SCANNER = "Kaspersky Lab CFR link resolver cfradmins@kaspersky.com"  # device-detector bots.yml
+
+USERNAME, PASSWORD = "admin", "leadpixel-demo"
+
+
+class Command(BaseCommand):
+    help = "Migrate, create an admin login, send sample hits, and serve the example site."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--no-serve", action="store_true", help="Set up and exit.")
+
+    def handle(self, *args, addrport: str, no_serve: bool, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self._admin()
+        client = Client(HTTP_HOST=urlsplit(f"http://{addrport}").hostname)
+        now = timezone.now()
+        people = [
+            ("ada@example.com", CHROME_WINDOWS, "198.51.100.23", True),
+            ("grace@example.com", GMAIL_PROXY, "66.249.84.12", False),
+            ("linus@example.com", IPHONE_MAIL, "203.0.113.77", True),
+            ("tim@example.com", APPLE_MPP, "172.225.8.19", False),
+        ]
+        for recipient, agent, ip, clicks in people:
+            message = Message.objects.create(
+                recipient=recipient, subject="Our autumn offer", campaign="autumn-demo",
+                sent_at=now - timedelta(hours=2),
+            )
+            html = render_to_string("demo/email.html", {"message": message})
+            links = re.findall(r'href="([^"]+/t/c/[^"]+)"', html)
+            pixel = re.search(r'<img src="([^"]+)"', html)[1]
+            client.get(urlsplit(pixel).path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
+            if clicks:
+                client.get(urlsplit(links[0]).path, HTTP_USER_AGENT=IPHONE_SAFARI
+                           if "iPhone" in agent else agent, REMOTE_ADDR=ip)
+            # A mail gateway checking every link before delivery.
+            for link in links:
+                client.head(urlsplit(link).path, HTTP_USER_AGENT=SCANNER, REMOTE_ADDR="209.222.82.7")
+        sample = Message.objects.first()
+        self.stdout.write(render_to_string("demo/email.html", {"message": sample}))
+        self.stdout.write(self.style.SUCCESS(
+            f"\nSent {Message.objects.count()} sample messages with opens and clicks.\n"
+            f"Admin: http://{addrport}/admin/  login {USERNAME!r} password {PASSWORD!r}\n"
+        ))
+        if not no_serve:
+            call_command("runserver", addrport, use_reloader=False)
+
+    def _admin(self) -> None:
+        User = get_user_model()
+        user, _ = User.objects.get_or_create(username=USERNAME, defaults={"is_staff": True})
+        user.is_staff = user.is_superuser = True
+        user.set_password(PASSWORD)
+        user.save()

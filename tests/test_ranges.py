@@ -1,0 +1,273 @@
+"""IP range tables, parsers of published formats, packaged data and the update command."""
+
+from __future__ import annotations
+
+import ipaddress
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from django_leadpixel import ranges
+from django_leadpixel.ranges import RangeTable, default_table, load_dir, parse_ip
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ranges"
+
+
+@pytest.fixture
+def table() -> RangeTable:
+    return RangeTable(
+        [
+            ("10.0.0.0/8", "Outer", "scanner"),
+            ("10.1.0.0/16", "Inner", "google"),
+            ("10.1.2.0/24", "Innermost", "apple_relay"),
+            ("10.3.0.0/16", "Sibling", "scanner"),
+            ("2001:db8::/32", "Doc6", "scanner"),
+            ("2001:db8:1::/48", "Doc6inner", "apple_relay"),
+            ("192.0.2.7", "Host", "scanner"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "ip, operator",
+    [
+        ("10.0.0.1", "Outer"),
+        ("10.1.0.1", "Inner"),
+        ("10.1.2.3", "Innermost"),
+        ("10.1.3.0", "Inner"),  # after a nested block: back to the parent
+        ("10.2.0.0", "Outer"),
+        ("10.3.255.255", "Sibling"),
+        ("10.255.255.255", "Outer"),
+        ("11.0.0.0", None),
+        ("9.255.255.255", None),
+        ("192.0.2.7", "Host"),
+        ("192.0.2.8", None),
+        ("2001:db8::1", "Doc6"),
+        ("2001:db8:1::99", "Doc6inner"),
+        ("2001:db9::", None),
+        ("::ffff:10.1.2.3", "Innermost"),  # IPv4-mapped IPv6
+        ("::ffff:0a01:0203", "Innermost"),
+        ("2001:db8:1::1%eth0", "Doc6inner"),  # zone id
+        ("  10.1.2.3 ", "Innermost"),
+        ("[2001:db8::1]", "Doc6"),
+    ],
+)
+def test_lookup(table: RangeTable, ip: str, operator: str | None) -> None:
+    entry = table.lookup(ip)
+    assert (entry.operator if entry else None) == operator
+    assert table.lookup(ip) == entry  # cached answer is the same
+
+
+@pytest.mark.parametrize(
+    "ip", [None, "", "garbage", "10.1.2", "10.1.2.3.4", "999.1.1.1", "::g", "x" * 5000, 42,
+           "10.1.2.3\x00", "\ud800", "<script>"]
+)
+def test_lookup_garbage(table: RangeTable, ip: object) -> None:
+    assert table.lookup(ip) is None
+
+
+def test_lookup_accepts_address_objects(table: RangeTable) -> None:
+    assert table.lookup(ipaddress.ip_address("10.1.2.3")).operator == "Innermost"
+    assert table.lookup(ipaddress.ip_address("::ffff:10.1.2.3")).operator == "Innermost"
+
+
+def test_lookup_cache_is_bounded(table: RangeTable) -> None:
+    for i in range(RangeTable._CACHE_SIZE + 10):
+        table.lookup(f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}")
+    assert len(table._cache) <= RangeTable._CACHE_SIZE
+
+
+def test_duplicates_and_len() -> None:
+    t = RangeTable([("10.0.0.0/8", "A", "x"), ("10.0.0.0/8", "B", "x"), ("10.0.0.1/8", "C", "x")])
+    assert len(t) == 1
+    assert t.lookup("10.9.9.9").operator == "A"
+    assert [e.network for e in t] == ["10.0.0.0/8"]
+
+
+def test_invalid_network_raises() -> None:
+    with pytest.raises(ValueError):
+        RangeTable([("not-a-net", "A", "x")])
+
+
+def test_parse_ip() -> None:
+    assert str(parse_ip("::ffff:1.2.3.4")) == "1.2.3.4"
+    assert str(parse_ip("fe80::1%en0")) == "fe80::1"
+    assert parse_ip("nope") is None
+    assert parse_ip(None) is None
+
+
+def test_parse_plain() -> None:
+    nets = ranges.parse_plain((FIXTURES / "plain.txt").read_text())
+    assert nets == ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32"]
+    with pytest.raises(ValueError, match="line 1"):
+        ranges.parse_plain("nope\n")
+
+
+def test_parse_apple_csv() -> None:
+    nets = ranges.parse_apple_csv((FIXTURES / "egress-ip-ranges.csv").read_text())
+    assert nets[:3] == ["172.224.226.0/27", "172.224.226.64/28", "104.28.28.0/26"]
+    assert "2a02:26f7:b3c0:4000::/64" in nets
+    with pytest.raises(ValueError):
+        ranges.parse_apple_csv((FIXTURES / "bad-egress.csv").read_text())
+
+
+def test_parse_google_json() -> None:
+    nets = ranges.parse_google_json((FIXTURES / "goog.json").read_text())
+    assert nets == ["66.249.80.0/20", "74.125.0.0/16", "2001:4860::/32"]
+    for bad in ["[]", "{}", "not json", '{"prefixes": [1]}', '{"prefixes": [{}]}',
+                (FIXTURES / "bad-goog.json").read_text()]:
+        with pytest.raises(ValueError):
+            ranges.parse_google_json(bad)
+
+
+def test_parse_microsoft_json() -> None:
+    text = (FIXTURES / "endpoints-worldwide.json").read_text()
+    eop = ranges.parse_microsoft_json(text)
+    assert eop == ["40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/14", "104.47.0.0/17",
+                   "2a01:111:f400::/48", "2a01:111:f403::/48"]
+    everything = ranges.parse_microsoft_json(text, eop_only=False)
+    assert "40.96.0.0/13" in everything and len(everything) == 9
+    for bad in [(FIXTURES / "bad-endpoints.json").read_text(), "nope", "[1]"]:
+        with pytest.raises(ValueError):
+            ranges.parse_microsoft_json(bad)
+
+
+def test_load_file_reads_header() -> None:
+    entries = ranges.load_file(FIXTURES / "plain.txt")
+    assert entries[0] == ("192.0.2.0/24", "Example", "scanner")
+
+
+def test_load_file_without_class_fails(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_text("# operator: X\n192.0.2.0/24\n")
+    with pytest.raises(ValueError, match="class"):
+        ranges.load_file(path)
+
+
+def test_packaged_files_have_headers_and_load() -> None:
+    files = sorted(ranges.PACKAGED_DIR.glob("*.txt"))
+    assert {f.name for f in files} >= {"apple_relay.txt", "google.txt", "microsoft_eop.txt",
+                                       "barracuda.txt"}
+    total = 0
+    for path in files:
+        text = path.read_text()
+        meta = ranges.read_header(text)
+        for key in ("class", "operator", "source", "retrieved"):
+            assert meta.get(key), f"{path.name}: header lacks {key}"
+        total += path.stat().st_size
+    assert total < 1_000_000
+    assert (ranges.PACKAGED_DIR / "SOURCES.md").exists()
+
+
+@pytest.mark.parametrize(
+    "ip, kind, operator",
+    [
+        ("172.225.5.1", "apple_relay", "Apple"),
+        ("104.28.30.5", "apple_relay", "Apple"),
+        ("146.75.128.1", "apple_relay", "Apple"),
+        ("40.107.22.5", "scanner", "Microsoft"),
+        ("2a01:111:f403::1", "scanner", "Microsoft"),
+        ("209.222.82.10", "scanner", "Barracuda"),
+        ("66.249.82.4", "google", "Google"),
+    ],
+)
+def test_packaged_table(ip: str, kind: str, operator: str) -> None:
+    entry = load_dir(ranges.PACKAGED_DIR).lookup(ip)
+    assert entry is not None and (entry.kind, entry.operator) == (kind, operator)
+
+
+def test_packaged_table_misses_documentation_ranges() -> None:
+    table = load_dir(ranges.PACKAGED_DIR)
+    for ip in ("192.0.2.1", "198.51.100.1", "203.0.113.1", "2001:db8::1", "17.0.0.1"):
+        assert table.lookup(ip) is None
+
+
+def test_default_table_overlays_ranges_dir(settings, tmp_path: Path) -> None:
+    (tmp_path / "barracuda.txt").write_text("# class: scanner\n# operator: Mine\n192.0.2.0/24\n")
+    settings.LEADPIXEL = {**getattr(settings, "LEADPIXEL", {}), "RANGES_DIR": str(tmp_path)}
+    default_table.cache_clear()
+    try:
+        table = default_table()
+        assert table.lookup("192.0.2.1").operator == "Mine"  # overridden file
+        assert table.lookup("209.222.82.10") is None  # the packaged barracuda.txt is replaced
+        assert table.lookup("172.225.5.1").operator == "Apple"  # other packaged files stay
+    finally:
+        default_table.cache_clear()
+
+
+# --- management command --------------------------------------------------------------------
+
+
+def _run(*args: str) -> str:
+    out = StringIO()
+    call_command("leadpixel_update_ranges", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_command_writes_files(tmp_path: Path) -> None:
+    out = _run("--apple", str(FIXTURES / "egress-ip-ranges.csv"),
+               "--google", str(FIXTURES / "goog.json"),
+               "--microsoft", str(FIXTURES / "endpoints-worldwide.json"),
+               "--output", str(tmp_path))
+    assert "apple: 4 networks" in out  # the two /64s and the 2 London blocks collapse
+    assert "google: 3 networks" in out
+    assert "microsoft: 6 networks" in out
+    apple = (tmp_path / "apple_relay.txt").read_text()
+    meta = ranges.read_header(apple)
+    assert meta["class"] == "apple_relay" and meta["operator"] == "Apple"
+    assert meta["source"].endswith("egress-ip-ranges.csv") and meta["retrieved"]
+    assert "2a02:26f7:b3c0:4000::/63" in apple
+    table = load_dir(tmp_path)
+    assert table.lookup("172.224.226.70").kind == "apple_relay"
+    assert table.lookup("40.107.1.1").operator == "Microsoft"
+    assert table.lookup("40.96.0.1") is None  # only EOP sets are kept
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_command_uses_ranges_dir_setting(settings, tmp_path: Path) -> None:
+    settings.LEADPIXEL = {**getattr(settings, "LEADPIXEL", {}), "RANGES_DIR": str(tmp_path)}
+    try:
+        _run("--google", str(FIXTURES / "goog.json"))
+        assert (tmp_path / "google.txt").exists()
+    finally:
+        default_table.cache_clear()
+
+
+def test_command_without_output_fails(settings) -> None:
+    settings.LEADPIXEL = {**getattr(settings, "LEADPIXEL", {}), "RANGES_DIR": None}
+    with pytest.raises(CommandError, match="RANGES_DIR"):
+        _run("--google", str(FIXTURES / "goog.json"))
+
+
+def test_command_needs_a_source(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="Nothing to do"):
+        _run("--output", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "option, name",
+    [("--apple", "bad-egress.csv"), ("--google", "bad-goog.json"),
+     ("--microsoft", "bad-endpoints.json"), ("--google", "does-not-exist.json")],
+)
+def test_command_bad_input_leaves_files_intact(tmp_path: Path, option: str, name: str) -> None:
+    before = {"apple_relay.txt": "# class: apple_relay\n172.224.226.0/27\n",
+              "google.txt": "# class: google\n66.249.80.0/20\n",
+              "microsoft_eop.txt": "# class: scanner\n40.92.0.0/15\n"}
+    for fname, text in before.items():
+        (tmp_path / fname).write_text(text)
+    with pytest.raises(CommandError, match=option.lstrip("-")):
+        # a good source next to the bad one is not written either
+        _run("--apple", str(FIXTURES / "egress-ip-ranges.csv"), option, str(FIXTURES / name),
+             "--output", str(tmp_path))
+    for fname, text in before.items():
+        assert (tmp_path / fname).read_text() == text
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_command_empty_source_fails(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(CommandError, match="no networks"):
+        _run("--apple", str(tmp_path / "empty.csv"), "--output", str(tmp_path))

@@ -1,0 +1,157 @@
+import pytest
+from django.test import override_settings
+
+from django_leadpixel import tokens
+from django_leadpixel.models import Click, Message, Open
+from django_leadpixel.signals import click_recorded, open_recorded
+from django_leadpixel.views import PIXEL_GIF
+
+from .conftest import CHROME, GMAIL_PROXY, make_message
+
+pytestmark = pytest.mark.django_db
+
+
+def pixel_path(message):
+    return "/t/o/" + tokens.make_open_token(message.public_id) + ".gif"
+
+
+def click_path(message, url="https://shop.example.com/offer", position=1, **kw):
+    return "/t/c/" + tokens.make_click_token(message.public_id, url, position, **kw)
+
+
+def assert_gif(response):
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/gif"
+    assert response.content == PIXEL_GIF and len(PIXEL_GIF) == 43
+    assert response["Cache-Control"] == "no-cache, no-store, must-revalidate, private, max-age=0"
+    assert response["Pragma"] == "no-cache"
+    assert response["Expires"] == "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def test_pixel_records_an_open_and_answers_the_gif(client, message):
+    received = []
+    open_recorded.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t1")
+    try:
+        response = client.get(pixel_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.7")
+    finally:
+        open_recorded.disconnect(dispatch_uid="t1")
+    assert_gif(response)
+    event = Open.objects.get()
+    assert event.message == message
+    assert (event.ip, event.user_agent, event.source, event.method) == (
+        "198.51.100.7", CHROME, "human", "GET")
+    assert received and received[0]["event"] == event and received[0]["request"] is not None
+
+
+def test_gmail_proxy_open_is_classified(client, message):
+    client.get(pixel_path(message), HTTP_USER_AGENT=GMAIL_PROXY, REMOTE_ADDR="66.249.84.12")
+    event = Open.objects.get()
+    assert event.source == "google_proxy"
+    assert "Google" in event.reason or "ggpht" in event.reason
+
+
+def test_lowercased_and_uppercased_urls_still_work(client, message):
+    path = pixel_path(message)
+    client.get(path.upper().replace("/T/O/", "/t/o/").replace(".GIF", ".gif"))
+    cpath = click_path(message)
+    response = client.get("/t/c/" + cpath.rsplit("/", 1)[1].upper())
+    assert response.status_code == 302
+    assert Open.objects.count() == 1 and Click.objects.count() == 1
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "!!!", "a" * 5000, "%00", "é"])
+def test_bad_pixel_tokens_get_the_gif_and_record_nothing(client, message, token):
+    assert_gif(client.get(f"/t/o/{token}.gif"))
+    assert Open.objects.count() == 0
+
+
+def test_tampered_truncated_and_foreign_tokens(client, message):
+    good = tokens.make_open_token(message.public_id)
+    click = click_path(message).rsplit("/", 1)[1]
+    for bad in (good[:-1] + ("a" if good[-1] != "a" else "b"), good[:20], click):
+        assert_gif(client.get(f"/t/o/{bad}.gif"))
+    for bad in (click[:-1] + ("a" if click[-1] != "a" else "b"), click[:30], good, "zz"):
+        response = client.get(f"/t/c/{bad}")
+        assert response.status_code == 404
+        assert "Location" not in response
+    assert Open.objects.count() == 0 and Click.objects.count() == 0
+
+
+def test_click_records_and_redirects(client, message):
+    received = []
+    click_recorded.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t2")
+    try:
+        response = client.get(click_path(message, position=2), HTTP_USER_AGENT=CHROME,
+                              REMOTE_ADDR="203.0.113.9")
+    finally:
+        click_recorded.disconnect(dispatch_uid="t2")
+    assert response.status_code == 302
+    assert response["Location"] == "https://shop.example.com/offer"
+    event = Click.objects.get()
+    assert (event.url, event.position, event.source, event.ip) == (
+        "https://shop.example.com/offer", 2, "human", "203.0.113.9")
+    assert received[0]["event"] == event
+
+
+def test_click_redirects_after_the_message_is_purged(client, message):
+    path = click_path(message)
+    message.delete()
+    response = client.get(path, HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 302 and response["Location"] == "https://shop.example.com/offer"
+    assert Click.objects.count() == 0
+
+
+def test_head_is_answered_but_not_a_human_click(client, message):
+    response = client.head(click_path(message), HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 302
+    assert not Click.objects.filter(source="human").exists()
+    response = client.head(pixel_path(message), HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 200
+    assert not Open.objects.filter(source="human").exists()
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "options"])
+def test_other_methods_get_405(client, message, method):
+    assert getattr(client, method)(pixel_path(message)).status_code == 405
+    assert getattr(client, method)(click_path(message)).status_code == 405
+    assert Open.objects.count() == 0 and Click.objects.count() == 0
+
+
+def test_user_agent_is_bounded(client, message):
+    client.get(pixel_path(message), HTTP_USER_AGENT="Mozilla/5.0 " + "x" * 9000)
+    assert len(Open.objects.get().user_agent) == 512
+
+
+@override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "ANONYMIZE_IP": True})
+def test_anonymize_ip_truncates_before_storage(client, message):
+    client.get(pixel_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.77")
+    client.get(pixel_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="2001:db8:1234:5678:9abc::1")
+    assert sorted(Open.objects.values_list("ip", flat=True)) == ["198.51.100.0", "2001:db8:1234::"]
+
+
+def test_no_consent_stores_an_anonymous_event(client):
+    message = make_message(tracking_consent=False)
+    assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=GMAIL_PROXY, REMOTE_ADDR="66.249.84.1"))
+    client.get(click_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.1")
+    for event in (Open.objects.get(), Click.objects.get()):
+        assert event.anonymous and event.ip is None and event.user_agent == ""
+    assert Open.objects.get().source == "google_proxy"
+
+
+def test_spoofed_forwarded_for_is_ignored_with_a_trusted_proxy_count(client, message):
+    # One reverse proxy that appends the peer it saw: only the right-most entry is trusted.
+    lp = {"BASE_URL": "https://mail.example.com", "IP_PROXY_COUNT": 1, "IP_PROXY_ORDER": "right-most"}
+    with override_settings(LEADPIXEL=lp):
+        client.get(pixel_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="10.0.0.2",
+                   HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.44")
+    assert Open.objects.get().ip == "198.51.100.44"
+
+
+def test_writing_an_event_twice_is_a_no_op(message):
+    from django_leadpixel.recording import Hit, record
+
+    hit = Hit(kind="open", message_id=message.public_id, user_agent=CHROME, ip="198.51.100.1")
+    assert record(hit) is not None
+    record(hit)
+    assert Open.objects.count() == 1
+    assert Message.objects.with_stats().get().opens_total == 1
