@@ -71,92 +71,151 @@ class Verdict:
 
 
 # --- signatures ----------------------------------------------------------------------------
-# Each table: (compiled regex, source, operator, reason). First match wins, in order.
+# Lower-case substring tokens (and prefixes) tested with ``in``/``startswith`` on the
+# lower-cased user agent: far faster than case-insensitive regex alternations. In each
+# table the first matching row wins.
 
-_I = re.IGNORECASE
+
+def _t(contains: str = "", prefixes: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(contains.split("|")) if contains else (), tuple(
+        prefixes.split("|")
+    ) if prefixes else ()
+
+
+def _hit(tokens: tuple[tuple[str, ...], tuple[str, ...]], low: str) -> bool:
+    contains, prefixes = tokens
+    if prefixes and low.startswith(prefixes):
+        return True
+    for token in contains:
+        if token in low:
+            return True
+    return False
+
 
 _PROXIES = [
     # PF §1: uap-core matches "via ggpht.com GoogleImageProxy"; gshutler/useragent PR#33 saw
     # the name lowercased in some logs, hence case-insensitive and either token.
-    (re.compile(r"ggpht\.com|googleimageproxy", _I), "google_proxy", "Google",
-     "User agent names the Google Image Proxy (ggpht.com)"),
+    (
+        _t("ggpht.com|googleimageproxy"),
+        "google_proxy",
+        "Google",
+        "User agent names the Google Image Proxy (ggpht.com)",
+    ),
     # PF §2: "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html".
-    (re.compile(r"yahoomailproxy", _I), "yahoo_proxy", "Yahoo",
-     "User agent names the Yahoo Mail Proxy"),
+    (_t("yahoomailproxy"), "yahoo_proxy", "Yahoo", "User agent names the Yahoo Mail Proxy"),
     # PF §5: vendor docs (fastmail.com/policies/bots, hey.com/image-proxy) and device-detector.
-    (re.compile(r"fastmailua", _I), "other_proxy", "Fastmail",
-     "User agent names Fastmail's image proxy (FastmailUA)"),
-    (re.compile(r"hey\.com/imageproxy", _I), "other_proxy", "HEY",
-     "User agent names HEY's image proxy"),
-    (re.compile(r"seznamemailproxy", _I), "other_proxy", "Seznam",
-     "User agent names Seznam's email proxy"),
-    (re.compile(r"ramblermail.{0,40}imageproxy", _I), "other_proxy", "Rambler",
-     "User agent names Rambler Mail's image proxy"),
-    (re.compile(r"secureurl\.fwdcdn\.com", _I), "other_proxy", "Ukr.net",
-     "User agent names the mail.ukr.net proxy (secureurl.fwdcdn.com)"),
+    (
+        _t("fastmailua"),
+        "other_proxy",
+        "Fastmail",
+        "User agent names Fastmail's image proxy (FastmailUA)",
+    ),
+    (_t("hey.com/imageproxy"), "other_proxy", "HEY", "User agent names HEY's image proxy"),
+    (_t("seznamemailproxy"), "other_proxy", "Seznam", "User agent names Seznam's email proxy"),
+    (_t("ramblermail"), "other_proxy", "Rambler", "User agent names Rambler Mail's image proxy"),
+    (
+        _t("secureurl.fwdcdn.com"),
+        "other_proxy",
+        "Ukr.net",
+        "User agent names the mail.ukr.net proxy (secureurl.fwdcdn.com)",
+    ),
 ]
 
 _SCANNERS = [
     # PF §6 (device-detector bots.yml, Crawler-Detect, crawler-user-agents).
-    (re.compile(r"barracuda sentinel", _I), "Barracuda", "User agent names Barracuda Sentinel"),
-    (re.compile(r"kaspersky lab cfr link resolver", _I), "Kaspersky",
-     "User agent names Kaspersky's link resolver"),
-    (re.compile(r"norton-safeweb", _I), "Norton", "User agent names Norton Safe Web"),
-    (re.compile(r"spamexperts", _I), "SpamExperts", "User agent names SpamExperts' virus scan"),
-    (re.compile(r"google-safety", _I), "Google", "User agent names Google-Safety (malware checks)"),
-    (re.compile(r"netcraftsurveyagent", _I), "Netcraft", "User agent names Netcraft's survey agent"),
-    (re.compile(r"xpanse|paloaltonetworks\.com|palo alto networks company", _I),
-     "Palo Alto Networks", "User agent names Palo Alto Cortex Xpanse"),
-    (re.compile(r"valimail", _I), "Valimail", "User agent names Valimail's domain scanner"),
+    (_t("barracuda sentinel"), "Barracuda", "User agent names Barracuda Sentinel"),
+    (
+        _t("kaspersky lab cfr link resolver"),
+        "Kaspersky",
+        "User agent names Kaspersky's link resolver",
+    ),
+    (_t("norton-safeweb"), "Norton", "User agent names Norton Safe Web"),
+    (_t("spamexperts"), "SpamExperts", "User agent names SpamExperts' virus scan"),
+    (_t("google-safety"), "Google", "User agent names Google-Safety (malware checks)"),
+    (_t("netcraftsurveyagent"), "Netcraft", "User agent names Netcraft's survey agent"),
+    (
+        _t("xpanse|paloaltonetworks.com|palo alto networks company"),
+        "Palo Alto Networks",
+        "User agent names Palo Alto Cortex Xpanse",
+    ),
+    (_t("valimail"), "Valimail", "User agent names Valimail's domain scanner"),
     # PF §4: Office apps pre-check links (elifesciences/builder PR#333; Crawler-Detect tests).
-    (re.compile(r"microsoft office (?:existence|protocol) discovery", _I), "Microsoft",
-     "Microsoft Office link pre-check (Existence/Protocol Discovery)"),
+    (
+        _t("microsoft office existence discovery|microsoft office protocol discovery"),
+        "Microsoft",
+        "Microsoft Office link pre-check (Existence/Protocol Discovery)",
+    ),
     # Defender for Office 365 publishes no UA (PF §4); this token appears in public bot lists.
-    (re.compile(r"safelinks", _I), "Microsoft", "User agent names Microsoft Safe Links"),
+    (_t("safelinks"), "Microsoft", "User agent names Microsoft Safe Links"),
 ]
 
 # Real mail clients. Checked BEFORE the bot tests: Crawler-Detect lists Outlook, Airmail,
 # ^Mail/ etc. as crawlers (PF §8, Crawler-Detect#430) and would hide genuine opens.
 # Sources: device-detector Tests/Parser/Client/fixtures/pim.yml; PF §4, §7.
 _MAIL_CLIENTS = [
-    (re.compile(r"microsoft outlook|ms-office|msoffice|macoutlook/|outlook-ios/|outlook-android"
-                r"|^outlook/|outlook-express|windowsmail/", _I), "Microsoft Outlook"),
-    (re.compile(r"thunderbird/|icedove/", _I), "Thunderbird"),
-    (re.compile(r"\bem ?client", _I), "eM Client"),
-    (re.compile(r"^airmail |mailbird/|postbox[/ ]|foxmail/|mailmaster(?:pc)?/|mailspring/"
-                r"|bluemail/|navermailapp/|yahoo%20mail/|jp\.co\.yahoo\.ymail|lotus-notes/"
-                r"|^the bat!|^barca(?:pro)?/|^mailbar/|seamonkey/|iceape/|canary%20mail|polymail/",
-                _I), "mail client"),
+    (
+        _t(
+            "microsoft outlook|ms-office|msoffice|macoutlook/|outlook-ios/|outlook-android"
+            "|outlook-express|windowsmail/",
+            "outlook/",
+        ),
+        "Microsoft Outlook",
+    ),
+    (_t("thunderbird/|icedove/"), "Thunderbird"),
+    (_t("em client|emclient/"), "eM Client"),
+    (
+        _t(
+            "mailbird/|postbox/|foxmail/|mailmaster/|mailmasterpc/|mailspring/|bluemail/"
+            "|navermailapp/|yahoo%20mail/|jp.co.yahoo.ymail|lotus-notes/|seamonkey/|iceape/"
+            "|canary%20mail|polymail/",
+            "airmail |postbox |the bat!|barca/|barcapro/|mailbar/",
+        ),
+        "mail client",
+    ),
 ]
 
 # Unfurlers and well-known bots (PF §6, crawler-user-agents, device-detector bots.yml).
 _BOTS = [
-    (re.compile(r"slackbot|slack-imgproxy", _I), "Slack"),
-    (re.compile(r"facebookexternalhit|facebookcatalog|meta-externalagent", _I), "Meta"),
-    (re.compile(r"whatsapp", _I), "WhatsApp"),
-    (re.compile(r"telegrambot", _I), "Telegram"),  # "TelegramBot (like TwitterBot)": first
-    (re.compile(r"twitterbot", _I), "X"),
-    (re.compile(r"discordbot", _I), "Discord"),
-    (re.compile(r"linkedinbot", _I), "LinkedIn"),
-    (re.compile(r"bingpreview|skypeuripreview|microsoftpreview|bingbot|msnbot|adidxbot", _I),
-     "Microsoft"),
-    (re.compile(r"yahoo link preview|yahoo:linkexpander|yahoo! slurp", _I), "Yahoo"),
-    (re.compile(r"googlebot|adsbot-google|mediapartners-google|feedfetcher-google|apis-google"
-                r"|google-read-aloud|googleother|google-inspectiontool", _I), "Google"),
-    (re.compile(r"applebot", _I), "Apple"),
+    (_t("slackbot|slack-imgproxy"), "Slack"),
+    (_t("facebookexternalhit|facebookcatalog|meta-externalagent"), "Meta"),
+    (_t("whatsapp"), "WhatsApp"),
+    (_t("telegrambot"), "Telegram"),  # "TelegramBot (like TwitterBot)": before Twitter
+    (_t("twitterbot"), "X"),
+    (_t("discordbot"), "Discord"),
+    (_t("linkedinbot"), "LinkedIn"),
+    (_t("bingpreview|skypeuripreview|microsoftpreview|bingbot|msnbot|adidxbot"), "Microsoft"),
+    (_t("yahoo link preview|yahoo:linkexpander|yahoo! slurp"), "Yahoo"),
+    (
+        _t(
+            "googlebot|adsbot-google|mediapartners-google|feedfetcher-google|apis-google"
+            "|google-read-aloud|googleother|google-inspectiontool"
+        ),
+        "Google",
+    ),
+    (_t("applebot"), "Apple"),
     # Uptime and health-check services (device-detector bots.yml "Site Monitor"/"Service Agent").
-    (re.compile(r"health-?check|datadog agent|pingdom|uptimerobot|statuscake|site24x7"
-                r"|newrelicpinger", _I), ""),
+    (
+        _t(
+            "health-check|healthcheck|datadog agent|pingdom|uptimerobot|statuscake|site24x7"
+            "|newrelicpinger"
+        ),
+        "",
+    ),
     # HTTP libraries and tools: a person's mail client never sends these.
-    (re.compile(r"^curl/|^wget/|python-requests|python-urllib|python/\d.*aiohttp|^go-http-client"
-                r"|^okhttp/|okhttp/\d|^java/|apache-httpclient|jakarta commons-httpclient"
-                r"|libwww-perl|^axios/|^node-fetch|^undici|^postmanruntime|^insomnia|^httpie"
-                r"|headlesschrome|phantomjs|apachebench|^php/|^ruby|^guzzlehttp", _I), ""),
+    (
+        _t(
+            "python-requests|python-urllib|aiohttp|okhttp/|apache-httpclient"
+            "|jakarta commons-httpclient|libwww-perl|headlesschrome|phantomjs|apachebench",
+            "curl/|wget/|go-http-client|java/|axios/|node-fetch|undici|postmanruntime|insomnia"
+            "|httpie|php/|ruby|guzzlehttp",
+        ),
+        "",
+    ),
 ]
 # Generic self-declared robots ("compatible; XyzBot/1.0; +http://..."). Applied only to UAs
 # that are not browser-shaped: inside a browser UA, "bot" also matches phone models (CUBOT).
 _GENERIC_BOT = re.compile(
-    r"(?:bot|crawler|spider|scanner|fetcher)[/ ;)]|\+https?://|^[^/ ]*(?:bot|crawler)\b", _I
+    r"(?:bot|crawler|spider|scanner|fetcher)[/ ;)]|\+https?://|^[^/ ]*(?:bot|crawler)\b"
 )
 
 # A full browser (or browser-engine webview) shape: fast path that skips the UA parse.
@@ -168,8 +227,10 @@ _BROWSER = re.compile(
     r"YaBrowser|Mobile)/",
 )
 # Words that send an otherwise browser-shaped UA to the careful (parsed) path.
-_SUSPICIOUS = re.compile(r"bot|crawl|spider|slurp|preview|headless|fetch|scan|check|monitor"
-                         r"|http|proxy|python|curl|java|lighthouse", _I)
+_SUSPICIOUS = _t(
+    "bot|crawl|spider|slurp|preview|headless|fetch|scan|check|monitor"
+    "|http|proxy|python|curl|java|lighthouse"
+)
 
 # Apple Mail without a browser: "... AppleWebKit/605.1.15 (KHTML, like Gecko)" and nothing
 # after, or only an OS-version token. Sent by Apple Mail itself (uap-core#528) and, per
@@ -192,16 +253,19 @@ def _parsed(ua: str) -> tuple[bool, bool]:
         parsed = parse(ua)
         is_bot = bool(parsed.is_bot)
         family = parsed.browser.family
-        browserish = (not is_bot and family not in ("Other", "")
-                      and (parsed.is_pc or parsed.is_mobile or parsed.is_tablet))
+        browserish = (
+            not is_bot
+            and family not in ("Other", "")
+            and (parsed.is_pc or parsed.is_mobile or parsed.is_tablet)
+        )
         return is_bot, bool(browserish)
     except Exception:  # hostile input must never break classification
         return False, False
 
 
-def _first(table, text):
+def _first(table, low):
     for row in table:
-        if row[0].search(text):
+        if _hit(row[0], low):
             return row
     return None
 
@@ -221,28 +285,30 @@ class _Profile:
 def _profile(ua: str) -> _Profile:
     # Order matters: proxies (some are browser-shaped: FastmailUA, HEY) and self-named
     # scanners first, then Apple MPP shapes, then mail clients BEFORE any bot test.
-    hit = _first(_PROXIES, ua)
+    low = ua.lower()
+    hit = _first(_PROXIES, low)
     if hit:
         return _Profile("proxy", hit[1], hit[2], hit[3])
-    scan = _first(_SCANNERS, ua)
+    scan = _first(_SCANNERS, low)
     if scan:
         return _Profile("scanner", "scanner", scan[1], scan[2])
     if ua == "Mozilla/5.0":
         return _Profile("mpp_ua", operator="Apple")
     if _BARE_WEBKIT.match(ua):
         return _Profile("bare_webkit", operator="Apple")
-    for regex, name in _MAIL_CLIENTS:
-        if regex.search(ua):
+    for tokens, name in _MAIL_CLIENTS:
+        if _hit(tokens, low):
             return _Profile("mail", "human", "", f"Mail client ({name})", True)
     browser_shaped = _BROWSER.match(ua) is not None
-    if browser_shaped and not _SUSPICIOUS.search(ua):
+    if browser_shaped and not _hit(_SUSPICIOUS, low):
         return _Profile("browser", browserish=True)  # fast path: no parse needed
-    row = _first(_BOTS, ua)
+    row = _first(_BOTS, low)
     if row:
         who = f" ({row[1]})" if row[1] else ""
-        return _Profile("bot", "bot", row[1],
-                        f"User agent of a bot, link unfurler or HTTP library{who}")
-    if not browser_shaped and _GENERIC_BOT.search(ua):
+        return _Profile(
+            "bot", "bot", row[1], f"User agent of a bot, link unfurler or HTTP library{who}"
+        )
+    if not browser_shaped and _GENERIC_BOT.search(low):
         return _Profile("bot", "bot", "", "User agent declares a bot or crawler")
     is_bot, browserish = _parsed(ua)
     if is_bot:
@@ -299,8 +365,9 @@ def classify(
     # 3. No user agent at all: real clients always send one (warmbly treats it as machine).
     if prof is None:
         if is_click and net_kind == "scanner":
-            return Verdict("scanner", "Click with no user agent from a mail-security network",
-                           net.operator)
+            return Verdict(
+                "scanner", "Click with no user agent from a mail-security network", net.operator
+            )
         return Verdict("bot", "Empty user agent")
 
     # 4. Click behaviour a person cannot produce (PF §6, §9.5): the hidden honeypot link,
@@ -321,14 +388,16 @@ def classify(
         if not is_click:
             # uap-core#509, bird.com: MPP's prefetcher sends exactly "Mozilla/5.0".
             where = " from iCloud Private Relay" if net_kind == "apple_relay" else ""
-            return Verdict("apple_mpp",
-                           f"Apple MPP prefetch (user agent exactly Mozilla/5.0){where}", "Apple")
+            return Verdict(
+                "apple_mpp", f"Apple MPP prefetch (user agent exactly Mozilla/5.0){where}", "Apple"
+            )
         # MPP does not click. A bare "Mozilla/5.0" click is odd but not proof of anything.
         return Verdict("unknown", "Click with the bare user agent Mozilla/5.0")
     if cat == "bare_webkit":
         if not is_click and net_kind == "apple_relay":
-            return Verdict("apple_mpp", "Bare WebKit user agent from iCloud Private Relay egress",
-                           "Apple")
+            return Verdict(
+                "apple_mpp", "Bare WebKit user agent from iCloud Private Relay egress", "Apple"
+            )
         # Apple Mail without MPP, or an in-app webview (uap-core#528, beam ua_parser#31).
         return Verdict("human", "Apple Mail (bare WebKit user agent) from a non-relay address")
 
@@ -343,15 +412,25 @@ def classify(
     #    called a scanner, else unknown.
     if is_click and net_kind == "scanner":
         if not prof.browserish:
-            return Verdict("scanner", "Non-browser click from a mail-security network",
-                           net.operator)
-        soon = (isinstance(seconds_since_sent, (int, float))
-                and 0 <= seconds_since_sent <= _DELIVERY_WINDOW)
+            return Verdict(
+                "scanner", "Non-browser click from a mail-security network", net.operator
+            )
+        soon = (
+            isinstance(seconds_since_sent, (int, float))
+            and 0 <= seconds_since_sent <= _DELIVERY_WINDOW
+        )
         if soon and opened_from_network is False:
-            return Verdict("scanner", "Browser click from a mail-security network at delivery "
-                           "time, with no open from that network", net.operator)
-        return Verdict("unknown", "Browser click from a mail-security network "
-                       "(scanner sandbox or browser isolation)", net.operator)
+            return Verdict(
+                "scanner",
+                "Browser click from a mail-security network at delivery "
+                "time, with no open from that network",
+                net.operator,
+            )
+        return Verdict(
+            "unknown",
+            "Browser click from a mail-security network (scanner sandbox or browser isolation)",
+            net.operator,
+        )
 
     # 9. Bots, unfurlers, HTTP libraries.
     if cat == "bot":

@@ -222,11 +222,12 @@ def reclassify(
                     **({"burst": bursts[event.pk], "honeypot": event.honeypot}
                        if model is Click else {}),
                 )
-                if (verdict.source, verdict.reason, verdict.operator) != (
+                if (verdict.source, verdict.reason[:255], verdict.operator) != (
                         event.source, event.reason, event.operator):
+                    if verdict.source != event.source:
+                        event.enriched_at = None  # masked or not may change: enrich again
                     event.source, event.reason, event.operator = (
                         verdict.source, verdict.reason[:255], verdict.operator)
-                    event.enriched_at = None
                     changed.append(event)
             if changed:
                 model.objects.bulk_update(changed, ["source", "reason", "operator", "enriched_at"])

@@ -325,8 +325,15 @@ def default_table() -> RangeTable:
     return load_dir(PACKAGED_DIR, _configured_dir())
 
 
-def format_file(networks: Iterable[str], *, kind: str, operator: str, source: str,
-                retrieved: str, notes: str = "") -> str:
+def format_file(
+    networks: Iterable[str],
+    *,
+    kind: str,
+    operator: str,
+    source: str,
+    retrieved: str,
+    notes: str = "",
+) -> str:
     """Text of a range file with the header the loader reads."""
     lines = [
         f"# {operator} ranges written by manage.py leadpixel_update_ranges",

@@ -22,18 +22,31 @@ from django_leadpixel.ranges import RangeTable, default_table
 
 CORPUS = Path(__file__).parent / "classify_corpus.csv"
 VALUES = [value for value, _ in SOURCES]
-HUMAN_CRITICAL_GROUPS = {"desktop_browser", "mobile_browser", "mobile_mail_app", "outlook_thunderbird"}
+HUMAN_CRITICAL_GROUPS = {
+    "desktop_browser",
+    "mobile_browser",
+    "mobile_mail_app",
+    "outlook_thunderbird",
+}
 
 # Real user agents (sources: tests/classify_corpus.csv).
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/132.0.0.0 Safari/537.36")
-IPHONE_SAFARI = ("Mozilla/5.0 (iPhone; CPU iPhone OS 12_0 like Mac OS X) AppleWebKit/605.1.15 "
-                 "(KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1")
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/132.0.0.0 Safari/537.36"
+)
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 12_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1"
+)
 GMAIL = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 YAHOO = "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html"
-BARE_WEBKIT = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_6) AppleWebKit/605.1.15 (KHTML, like Gecko)"
-OUTLOOK = ("Microsoft Office/16.0 (Microsoft Outlook 16.0.12329; Pro), Mozilla/4.0 "
-           "(compatible; ms-office; MSOffice 16)")
+BARE_WEBKIT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_6) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+)
+OUTLOOK = (
+    "Microsoft Office/16.0 (Microsoft Outlook 16.0.12329; Pro), Mozilla/4.0 "
+    "(compatible; ms-office; MSOffice 16)"
+)
 RELAY_IP = "172.225.5.1"
 EOP_IP = "40.107.22.5"
 HOME_IP = "192.0.2.10"
@@ -66,8 +79,16 @@ ROWS = load_corpus()
 def test_corpus_shape() -> None:
     assert len(ROWS) >= 170
     counts = Counter(row["expected"] for row in ROWS)
-    minimum = {"human": 50, "google_proxy": 12, "yahoo_proxy": 5, "apple_mpp": 12,
-               "other_proxy": 8, "scanner": 20, "bot": 25, "unknown": 3}
+    minimum = {
+        "human": 50,
+        "google_proxy": 12,
+        "yahoo_proxy": 5,
+        "apple_mpp": 12,
+        "other_proxy": 8,
+        "scanner": 20,
+        "bot": 25,
+        "unknown": 3,
+    }
     for source, least in minimum.items():
         assert counts[source] >= least, (source, counts[source])
     for row in ROWS:
@@ -86,7 +107,7 @@ def test_corpus_precision_and_recall() -> None:
     expected = [row["expected"] for row in ROWS]
     failures = []
     for source in VALUES:
-        tp = sum(1 for e, p in zip(expected, predicted) if e == p == source)
+        tp = sum(1 for e, p in zip(expected, predicted, strict=True) if e == p == source)
         n_pred = sum(1 for p in predicted if p == source)
         n_true = sum(1 for e in expected if e == source)
         if n_true == 0:
@@ -95,8 +116,11 @@ def test_corpus_precision_and_recall() -> None:
         recall = tp / n_true
         if precision < 0.97 or recall < 0.97:
             failures.append((source, round(precision, 3), round(recall, 3)))
-    wrong = [(r["expected"], p, r["user_agent"][:80]) for r, p in zip(ROWS, predicted)
-             if r["expected"] != p]
+    wrong = [
+        (r["expected"], p, r["user_agent"][:80])
+        for r, p in zip(ROWS, predicted, strict=True)
+        if r["expected"] != p
+    ]
     assert not failures, (failures, wrong)
 
 
@@ -139,8 +163,9 @@ def test_sources_constant() -> None:
 def test_verdict_flags(source: str) -> None:
     verdict = Verdict(source, "why")
     assert verdict.is_machine is (source not in ("human", "unknown"))
-    assert verdict.acts_for_reader is (source in ("google_proxy", "yahoo_proxy", "apple_mpp",
-                                                  "other_proxy"))
+    assert verdict.acts_for_reader is (
+        source in ("google_proxy", "yahoo_proxy", "apple_mpp", "other_proxy")
+    )
     assert verdict.operator == ""
 
 
@@ -194,14 +219,24 @@ def test_yahoo_proxy_open_and_click() -> None:
 @pytest.mark.parametrize(
     "ua, operator",
     [
-        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-         "Chrome/118.0.5993.117 Safari/537.36 FastmailUA/1.0", "Fastmail"),
-        ("hey.com/imageproxy Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-         "Chrome/134.0.0.0 Safari/537.36", "HEY"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/118.0.5993.117 Safari/537.36 FastmailUA/1.0",
+            "Fastmail",
+        ),
+        (
+            "hey.com/imageproxy Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) "
+            "Chrome/134.0.0.0 Safari/537.36",
+            "HEY",
+        ),
         ("Mozilla/5.0 SeznamEmailProxy/2.0.174", "Seznam"),
         ("RamblerMail/6.0 (incompatible; ImageProxy/6.0)", "Rambler"),
-        ("Mozilla/5.0 (Windows NT 10.0) Chrome/50.0 Safari/537.36 "
-         "(via secureurl.fwdcdn.com - mail.ukr.net proxy)", "Ukr.net"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0) Chrome/50.0 Safari/537.36 "
+            "(via secureurl.fwdcdn.com - mail.ukr.net proxy)",
+            "Ukr.net",
+        ),
     ],
 )
 def test_other_proxies(ua: str, operator: str) -> None:
@@ -211,7 +246,9 @@ def test_other_proxies(ua: str, operator: str) -> None:
 
 def test_head_and_options() -> None:
     assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", method="HEAD").source == "scanner"
-    assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", method="options").source == "scanner"
+    assert (
+        classify(ip=HOME_IP, user_agent=CHROME, kind="click", method="options").source == "scanner"
+    )
     assert classify(ip=HOME_IP, user_agent=CHROME, kind="open", method="HEAD").source == "bot"
     assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", method="GET").source == "human"
     assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", method="POST").source == "human"
@@ -219,7 +256,9 @@ def test_head_and_options() -> None:
 
 def test_prefetch_purpose() -> None:
     for purpose in ("prefetch", "Prefetch", "prefetch;prerender"):
-        assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", purpose=purpose).source == "bot"
+        assert (
+            classify(ip=HOME_IP, user_agent=CHROME, kind="click", purpose=purpose).source == "bot"
+        )
     assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", purpose="").source == "human"
 
 
@@ -268,7 +307,9 @@ def test_apple_mpp_bare_mozilla_on_opens_only() -> None:
 
 def test_bare_webkit_needs_a_relay_address() -> None:
     assert classify(ip=RELAY_IP, user_agent=BARE_WEBKIT, kind="open").source == "apple_mpp"
-    assert classify(ip="::ffff:172.225.5.1", user_agent=BARE_WEBKIT, kind="open").source == "apple_mpp"
+    assert (
+        classify(ip="::ffff:172.225.5.1", user_agent=BARE_WEBKIT, kind="open").source == "apple_mpp"
+    )
     # Apple Mail without MPP, Outlook for Mac and webviews send it too (uap-core#528).
     assert classify(ip=HOME_IP, user_agent=BARE_WEBKIT, kind="open").source == "human"
     assert classify(ip=None, user_agent=BARE_WEBKIT, kind="open").source == "human"
@@ -286,7 +327,8 @@ def test_relay_address_with_full_browser_is_a_person() -> None:
         OUTLOOK,
         "Outlook-iOS/711.2304115.prod.iphone (3.26.0)",
         "MacOutlook/16.46.21021202 (Intelx64 Mac OS X 11.2.2 (Build 20D80))",
-        "Mozilla/5.0 (X11; Linux x86_64; rv:24.0) Gecko/20100101 Thunderbird/24.4.0 Lightning/2.6.4",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:24.0) Gecko/20100101 Thunderbird/24.4.0 "
+        "Lightning/2.6.4",
         "Airmail 1.4 rv:238 (Macintosh; Mac OS X 10.9.2; hr_HR)",
         "eMClient/9.3.6041.0",
         "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -317,10 +359,15 @@ def test_outlook_from_microsoft_network_is_not_a_machine() -> None:
         ("Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)", "Discord"),
         ("TelegramBot (like TwitterBot)", "Telegram"),
         ("WhatsApp/2.19.81 A", "WhatsApp"),
-        ("LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
-         "LinkedIn"),
-        ("Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/534+ (KHTML, like Gecko) BingPreview/1.0b",
-         "Microsoft"),
+        (
+            "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+            "LinkedIn",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/534+ (KHTML, like Gecko) "
+            "BingPreview/1.0b",
+            "Microsoft",
+        ),
         ("Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5", "Microsoft"),
         ("curl/7.64.1", ""),
         ("python-requests/2.22.0", ""),
@@ -339,49 +386,115 @@ def test_scanner_network_on_clicks() -> None:
     assert classify(ip="209.222.82.10", user_agent="curl/7.64.1", kind="click").source == "scanner"
     # A full browser there may be a person behind browser isolation: weak evidence only.
     assert classify(ip=EOP_IP, user_agent=CHROME, kind="click").source == "unknown"
-    assert classify(ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3).source == "unknown"
-    verdict = classify(ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3,
-                       opened_from_network=False)
+    assert (
+        classify(ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3).source
+        == "unknown"
+    )
+    verdict = classify(
+        ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3, opened_from_network=False
+    )
     assert verdict.source == "scanner"
-    assert classify(ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3,
-                    opened_from_network=True).source == "unknown"
-    assert classify(ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=7200,
-                    opened_from_network=False).source == "unknown"
+    assert (
+        classify(
+            ip=EOP_IP,
+            user_agent=CHROME,
+            kind="click",
+            seconds_since_sent=3,
+            opened_from_network=True,
+        ).source
+        == "unknown"
+    )
+    assert (
+        classify(
+            ip=EOP_IP,
+            user_agent=CHROME,
+            kind="click",
+            seconds_since_sent=7200,
+            opened_from_network=False,
+        ).source
+        == "unknown"
+    )
 
 
 def test_weak_evidence_alone_keeps_people() -> None:
     # Timing and "no open from this network" never condemn a normal click (DESIGN).
     for secs in (0.0, 1.0, 10.0):
-        verdict = classify(ip=HOME_IP, user_agent=IPHONE_SAFARI, kind="click",
-                           seconds_since_sent=secs, opened_from_network=False)
+        verdict = classify(
+            ip=HOME_IP,
+            user_agent=IPHONE_SAFARI,
+            kind="click",
+            seconds_since_sent=secs,
+            opened_from_network=False,
+        )
         assert verdict.source == "human"
 
 
 def test_phone_model_named_bot_is_not_a_bot() -> None:
     # A CUBOT phone: the word "bot" inside a browser UA is not a robot (own finding).
-    ua = ("Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/79.0.3945.116 Mobile Safari/537.36")
+    ua = (
+        "Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/79.0.3945.116 Mobile Safari/537.36"
+    )
     assert classify(ip=HOME_IP, user_agent=ua, kind="click").source == "human"
 
 
 def test_custom_range_table() -> None:
-    table = RangeTable([("192.0.2.0/24", "Example", "apple_relay"),
-                        ("198.51.100.0/24", "Gate", "scanner")])
-    assert classify(ip="192.0.2.5", user_agent=BARE_WEBKIT, kind="open", ranges=table).source == "apple_mpp"
-    assert classify(ip=RELAY_IP, user_agent=BARE_WEBKIT, kind="open", ranges=table).source == "human"
+    table = RangeTable(
+        [("192.0.2.0/24", "Example", "apple_relay"), ("198.51.100.0/24", "Gate", "scanner")]
+    )
+    assert (
+        classify(ip="192.0.2.5", user_agent=BARE_WEBKIT, kind="open", ranges=table).source
+        == "apple_mpp"
+    )
+    assert (
+        classify(ip=RELAY_IP, user_agent=BARE_WEBKIT, kind="open", ranges=table).source == "human"
+    )
     verdict = classify(ip="198.51.100.9", user_agent="curl/8.0", kind="click", ranges=table)
     assert (verdict.source, verdict.operator) == ("scanner", "Gate")
-    assert classify(ip="198.51.100.9", user_agent="", kind="click", ranges=RangeTable()).source == "bot"
+    assert (
+        classify(ip="198.51.100.9", user_agent="", kind="click", ranges=RangeTable()).source
+        == "bot"
+    )
 
 
 # --- hostile input -------------------------------------------------------------------------------
 
-HOSTILE_IPS = [None, "", "garbage", "::ffff:1.2.3.4", "::ffff:172.225.5.1", "fe80::1%eth0",
-               "2001:db8::1", "1.2.3.4.5", "999.999.999.999", "\x00", "\ud800", "x" * 10_000,
-               "<script>alert(1)</script>", " 192.0.2.1 ", 12345, b"1.2.3.4"]
-HOSTILE_UAS = ["", " ", "\x00", "Mozilla/5.0\x00", "<script>alert(1)</script>", "\ud800\udfff\ud800",
-               "A" * 8192, GMAIL + "x" * 8000, "x" * 8000 + "GoogleImageProxy", "bot " * 3000,
-               "Mozilla/5.0 (" * 2000, "\u202e\u2066", "🙂" * 1000, None, 42, b"curl/7"]
+HOSTILE_IPS = [
+    None,
+    "",
+    "garbage",
+    "::ffff:1.2.3.4",
+    "::ffff:172.225.5.1",
+    "fe80::1%eth0",
+    "2001:db8::1",
+    "1.2.3.4.5",
+    "999.999.999.999",
+    "\x00",
+    "\ud800",
+    "x" * 10_000,
+    "<script>alert(1)</script>",
+    " 192.0.2.1 ",
+    12345,
+    b"1.2.3.4",
+]
+HOSTILE_UAS = [
+    "",
+    " ",
+    "\x00",
+    "Mozilla/5.0\x00",
+    "<script>alert(1)</script>",
+    "\ud800\udfff\ud800",
+    "A" * 8192,
+    GMAIL + "x" * 8000,
+    "x" * 8000 + "GoogleImageProxy",
+    "bot " * 3000,
+    "Mozilla/5.0 (" * 2000,
+    "\u202e\u2066",
+    "🙂" * 1000,
+    None,
+    42,
+    b"curl/7",
+]
 
 
 @pytest.mark.parametrize("ip", HOSTILE_IPS, ids=range(len(HOSTILE_IPS)))
@@ -395,10 +508,20 @@ def test_hostile_input_never_raises(ip: object, ua: object, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [{"method": None}, {"method": "X" * 10_000}, {"seconds_since_sent": float("nan")},
-     {"seconds_since_sent": float("-inf")}, {"seconds_since_sent": "soon"}, {"burst": -5},
-     {"burst": "3"}, {"burst": True}, {"honeypot": "yes"}, {"purpose": None},
-     {"purpose": "prefetch" * 10_000}, {"opened_from_network": "no"}],
+    [
+        {"method": None},
+        {"method": "X" * 10_000},
+        {"seconds_since_sent": float("nan")},
+        {"seconds_since_sent": float("-inf")},
+        {"seconds_since_sent": "soon"},
+        {"burst": -5},
+        {"burst": "3"},
+        {"burst": True},
+        {"honeypot": "yes"},
+        {"purpose": None},
+        {"purpose": "prefetch" * 10_000},
+        {"opened_from_network": "no"},
+    ],
 )
 def test_hostile_facts_never_raise(extra: dict) -> None:
     for ip in (HOME_IP, EOP_IP):
@@ -412,7 +535,12 @@ def test_only_the_head_of_a_long_user_agent_is_read() -> None:
 
 
 def test_long_hostile_user_agent_is_fast() -> None:
-    nasty = ["Mozilla/5.0 (" * 5000, "a" * 8192, "(" * 8192 + "bot", "Mozilla/5.0 (X11; " + ";" * 8000]
+    nasty = [
+        "Mozilla/5.0 (" * 5000,
+        "a" * 8192,
+        "(" * 8192 + "bot",
+        "Mozilla/5.0 (X11; " + ";" * 8000,
+    ]
     started = time.perf_counter()
     for ua in nasty:
         for kind in ("open", "click"):
@@ -440,9 +568,17 @@ else:
         opened=st.one_of(st.none(), st.booleans()),
     )
     def test_property_never_raises(ip, ua, kind, method, secs, burst, honeypot, purpose, opened):
-        verdict = classify(ip=ip, user_agent=ua, kind=kind, method=method,
-                           seconds_since_sent=secs, burst=burst, honeypot=honeypot,
-                           purpose=purpose, opened_from_network=opened)
+        verdict = classify(
+            ip=ip,
+            user_agent=ua,
+            kind=kind,
+            method=method,
+            seconds_since_sent=secs,
+            burst=burst,
+            honeypot=honeypot,
+            purpose=purpose,
+            opened_from_network=opened,
+        )
         assert verdict.source in VALUES
         assert verdict.is_machine == (verdict.source in MACHINE_FOR_READER | MACHINE_NO_READER)
 

@@ -62,8 +62,21 @@ def test_lookup(table: RangeTable, ip: str, operator: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "ip", [None, "", "garbage", "10.1.2", "10.1.2.3.4", "999.1.1.1", "::g", "x" * 5000, 42,
-           "10.1.2.3\x00", "\ud800", "<script>"]
+    "ip",
+    [
+        None,
+        "",
+        "garbage",
+        "10.1.2",
+        "10.1.2.3.4",
+        "999.1.1.1",
+        "::g",
+        "x" * 5000,
+        42,
+        "10.1.2.3\x00",
+        "\ud800",
+        "<script>",
+    ],
 )
 def test_lookup_garbage(table: RangeTable, ip: object) -> None:
     assert table.lookup(ip) is None
@@ -117,8 +130,14 @@ def test_parse_apple_csv() -> None:
 def test_parse_google_json() -> None:
     nets = ranges.parse_google_json((FIXTURES / "goog.json").read_text())
     assert nets == ["66.249.80.0/20", "74.125.0.0/16", "2001:4860::/32"]
-    for bad in ["[]", "{}", "not json", '{"prefixes": [1]}', '{"prefixes": [{}]}',
-                (FIXTURES / "bad-goog.json").read_text()]:
+    for bad in [
+        "[]",
+        "{}",
+        "not json",
+        '{"prefixes": [1]}',
+        '{"prefixes": [{}]}',
+        (FIXTURES / "bad-goog.json").read_text(),
+    ]:
         with pytest.raises(ValueError):
             ranges.parse_google_json(bad)
 
@@ -126,8 +145,14 @@ def test_parse_google_json() -> None:
 def test_parse_microsoft_json() -> None:
     text = (FIXTURES / "endpoints-worldwide.json").read_text()
     eop = ranges.parse_microsoft_json(text)
-    assert eop == ["40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/14", "104.47.0.0/17",
-                   "2a01:111:f400::/48", "2a01:111:f403::/48"]
+    assert eop == [
+        "40.92.0.0/15",
+        "40.107.0.0/16",
+        "52.100.0.0/14",
+        "104.47.0.0/17",
+        "2a01:111:f400::/48",
+        "2a01:111:f403::/48",
+    ]
     everything = ranges.parse_microsoft_json(text, eop_only=False)
     assert "40.96.0.0/13" in everything and len(everything) == 9
     for bad in [(FIXTURES / "bad-endpoints.json").read_text(), "nope", "[1]"]:
@@ -149,8 +174,12 @@ def test_load_file_without_class_fails(tmp_path: Path) -> None:
 
 def test_packaged_files_have_headers_and_load() -> None:
     files = sorted(ranges.PACKAGED_DIR.glob("*.txt"))
-    assert {f.name for f in files} >= {"apple_relay.txt", "google.txt", "microsoft_eop.txt",
-                                       "barracuda.txt"}
+    assert {f.name for f in files} >= {
+        "apple_relay.txt",
+        "google.txt",
+        "microsoft_eop.txt",
+        "barracuda.txt",
+    }
     total = 0
     for path in files:
         text = path.read_text()
@@ -208,10 +237,16 @@ def _run(*args: str) -> str:
 
 
 def test_command_writes_files(tmp_path: Path) -> None:
-    out = _run("--apple", str(FIXTURES / "egress-ip-ranges.csv"),
-               "--google", str(FIXTURES / "goog.json"),
-               "--microsoft", str(FIXTURES / "endpoints-worldwide.json"),
-               "--output", str(tmp_path))
+    out = _run(
+        "--apple",
+        str(FIXTURES / "egress-ip-ranges.csv"),
+        "--google",
+        str(FIXTURES / "goog.json"),
+        "--microsoft",
+        str(FIXTURES / "endpoints-worldwide.json"),
+        "--output",
+        str(tmp_path),
+    )
     assert "apple: 4 networks" in out  # the two /64s and the 2 London blocks collapse
     assert "google: 3 networks" in out
     assert "microsoft: 6 networks" in out
@@ -249,19 +284,31 @@ def test_command_needs_a_source(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "option, name",
-    [("--apple", "bad-egress.csv"), ("--google", "bad-goog.json"),
-     ("--microsoft", "bad-endpoints.json"), ("--google", "does-not-exist.json")],
+    [
+        ("--apple", "bad-egress.csv"),
+        ("--google", "bad-goog.json"),
+        ("--microsoft", "bad-endpoints.json"),
+        ("--google", "does-not-exist.json"),
+    ],
 )
 def test_command_bad_input_leaves_files_intact(tmp_path: Path, option: str, name: str) -> None:
-    before = {"apple_relay.txt": "# class: apple_relay\n172.224.226.0/27\n",
-              "google.txt": "# class: google\n66.249.80.0/20\n",
-              "microsoft_eop.txt": "# class: scanner\n40.92.0.0/15\n"}
+    before = {
+        "apple_relay.txt": "# class: apple_relay\n172.224.226.0/27\n",
+        "google.txt": "# class: google\n66.249.80.0/20\n",
+        "microsoft_eop.txt": "# class: scanner\n40.92.0.0/15\n",
+    }
     for fname, text in before.items():
         (tmp_path / fname).write_text(text)
     with pytest.raises(CommandError, match=option.lstrip("-")):
         # a good source next to the bad one is not written either
-        _run("--apple", str(FIXTURES / "egress-ip-ranges.csv"), option, str(FIXTURES / name),
-             "--output", str(tmp_path))
+        _run(
+            "--apple",
+            str(FIXTURES / "egress-ip-ranges.csv"),
+            option,
+            str(FIXTURES / name),
+            "--output",
+            str(tmp_path),
+        )
     for fname, text in before.items():
         assert (tmp_path / fname).read_text() == text
     assert not list(tmp_path.glob(".*.tmp"))

@@ -7,7 +7,9 @@ else installed. Environment variables switch to production-like parts:
 - ``SQLITE_PATH`` another SQLite file
 - ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` a real broker (tasks no longer eager)
 - ``LEADPIXEL_BASE_URL`` the origin put in emails (default http://127.0.0.1:8000)
+- ``CELERY_RESULT_BACKEND`` where task results go (none by default)
 - ``LEADPIXEL_SPOOL_FILE`` where events go when the database is down
+- ``LEADPIXEL_GEOIP_PATH`` a MaxMind City database (file) or a folder of them
 """
 
 import os
@@ -93,6 +95,7 @@ if os.environ.get("LEADPIXEL_GEOIP_PATH"):
     LEADPIXEL["GEOIP_PATH"] = os.environ["LEADPIXEL_GEOIP_PATH"]
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = "CELERY_BROKER_URL" not in os.environ
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -31,13 +31,27 @@ TIMEOUT = 60  # seconds per download
 
 # option -> (file name, class, operator, parser, notes)
 SOURCES: dict[str, tuple[str, str, str, Callable[[str], list[str]], str]] = {
-    "apple": ("apple_relay.txt", ranges.APPLE_RELAY, "Apple", ranges.parse_apple_csv,
-              "iCloud Private Relay egress (Apple MPP); collapsed, geo columns dropped"),
-    "google": ("google.txt", ranges.GOOGLE, "Google", ranges.parse_google_json,
-               "supporting evidence only; never a machine verdict on the address alone"),
-    "microsoft": ("microsoft_eop.txt", ranges.SCANNER, "Microsoft", ranges.parse_microsoft_json,
-                  "Exchange Online Protection sets (*.mail.protection.outlook.com) only; "
-                  "applied to clicks"),
+    "apple": (
+        "apple_relay.txt",
+        ranges.APPLE_RELAY,
+        "Apple",
+        ranges.parse_apple_csv,
+        "iCloud Private Relay egress (Apple MPP); collapsed, geo columns dropped",
+    ),
+    "google": (
+        "google.txt",
+        ranges.GOOGLE,
+        "Google",
+        ranges.parse_google_json,
+        "supporting evidence only; never a machine verdict on the address alone",
+    ),
+    "microsoft": (
+        "microsoft_eop.txt",
+        ranges.SCANNER,
+        "Microsoft",
+        ranges.parse_microsoft_json,
+        "Exchange Online Protection sets (*.mail.protection.outlook.com) only; applied to clicks",
+    ),
 }
 
 
@@ -78,14 +92,20 @@ class Command(BaseCommand):
     help = "Download or read published IP ranges (Apple, Google, Microsoft) into RANGES_DIR."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--apple", metavar="PATH_OR_URL",
-                            help="Apple egress-ip-ranges.csv (prefix,country,region,city,)")
-        parser.add_argument("--google", metavar="PATH_OR_URL",
-                            help='Google range JSON ({"prefixes": [...]})')
-        parser.add_argument("--microsoft", metavar="PATH_OR_URL",
-                            help="Microsoft 365 endpoints JSON (worldwide)")
-        parser.add_argument("--output", metavar="DIR",
-                            help='Directory to write (default: LEADPIXEL["RANGES_DIR"])')
+        parser.add_argument(
+            "--apple",
+            metavar="PATH_OR_URL",
+            help="Apple egress-ip-ranges.csv (prefix,country,region,city,)",
+        )
+        parser.add_argument(
+            "--google", metavar="PATH_OR_URL", help='Google range JSON ({"prefixes": [...]})'
+        )
+        parser.add_argument(
+            "--microsoft", metavar="PATH_OR_URL", help="Microsoft 365 endpoints JSON (worldwide)"
+        )
+        parser.add_argument(
+            "--output", metavar="DIR", help='Directory to write (default: LEADPIXEL["RANGES_DIR"])'
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         output = options.get("output")
@@ -102,7 +122,9 @@ class Command(BaseCommand):
             raise CommandError(f"Output directory does not exist: {out_dir}")
         chosen = [(name, options[name]) for name in SOURCES if options.get(name)]
         if not chosen:
-            raise CommandError("Nothing to do: give at least one of --apple, --google, --microsoft.")
+            raise CommandError(
+                "Nothing to do: give at least one of --apple, --google, --microsoft."
+            )
 
         today = datetime.now(timezone.utc).date().isoformat()
         prepared: list[tuple[Path, str, int, str]] = []
@@ -114,8 +136,9 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name} {source}: {exc}") from exc
             if not networks:
                 raise CommandError(f"--{name} {source}: no networks found; nothing written.")
-            text = ranges.format_file(networks, kind=kind, operator=operator, source=source,
-                                      retrieved=today, notes=notes)
+            text = ranges.format_file(
+                networks, kind=kind, operator=operator, source=source, retrieved=today, notes=notes
+            )
             prepared.append((out_dir / filename, text, len(networks), name))
 
         for path, text, count, name in prepared:
