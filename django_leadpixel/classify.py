@@ -1,7 +1,7 @@
 """Tell real readers from mail proxies, prefetchers, scanners and bots.
 
 Pure: stdlib + ``user_agents`` only; no models, no Celery, no network. Every rule
-below names where it comes from ("PF §n" is /work/shared/PROXY_FACTS.md, section n,
+below names where it comes from ("PF §n" is docs/proxy-facts.md in the repository, section n,
 which cites the public sources), so each can be revisited when a vendor changes
 behaviour.
 
@@ -52,6 +52,9 @@ MACHINE_FOR_READER: frozenset[str] = frozenset(
 MACHINE_NO_READER: frozenset[str] = frozenset({"scanner", "bot"})
 
 _KINDS = ("open", "click")
+# A click with at least this many OTHER clicks of the same message within about a
+# second is part of a scanner burst (Act-On, resend-node#901: gateways fetch every link).
+BURST_MIN_OTHERS = 2
 UA_SCAN_LIMIT = 1000  # characters of the user agent the checks look at
 
 
@@ -375,7 +378,7 @@ def classify(
     if is_click:
         if honeypot is True:
             return Verdict("scanner", "Clicked the hidden honeypot link")
-        if isinstance(burst, int) and not isinstance(burst, bool) and burst >= 2:
+        if isinstance(burst, int) and not isinstance(burst, bool) and burst >= BURST_MIN_OTHERS:
             return Verdict("scanner", f"{burst + 1} links of the message clicked within a second")
 
     cat = prof.cat

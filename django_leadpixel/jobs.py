@@ -168,17 +168,22 @@ def iter_chunks(queryset: QuerySet, size: int) -> Iterator[list[Model]]:
 
 
 def _burst_counts(clicks: list[Click], window: timedelta) -> dict[Any, int]:
-    """For clicks sorted by (message, time): how many other clicks of the same
-    message fall within ``window`` of each one."""
+    """For clicks sorted by (message, time): how many OTHER links of the same
+    message were clicked within ``window`` of each one (as recording counts)."""
     counts: dict[Any, int] = {}
-    start = 0
     for i, click in enumerate(clicks):
-        while start < i and (clicks[start].message_id != click.message_id
-                             or click.occurred_at - clicks[start].occurred_at > window):
-            start += 1
-        counts[click.pk] = counts.get(click.pk, 0) + (i - start)
-        for j in range(start, i):
-            counts[clicks[j].pk] = counts.get(clicks[j].pk, 0) + 1
+        others = set()
+        for j in range(i - 1, -1, -1):
+            near = clicks[j]
+            if near.message_id != click.message_id or click.occurred_at - near.occurred_at > window:
+                break
+            others.add(near.position)
+        for near in clicks[i + 1:]:
+            if near.message_id != click.message_id or near.occurred_at - click.occurred_at > window:
+                break
+            others.add(near.position)
+        others.discard(click.position)
+        counts[click.pk] = len(others)
     return counts
 
 
@@ -203,7 +208,7 @@ def reclassify(
         fields = ["id", "message_id", "occurred_at", "source", "reason", "operator", "method",
                   "ip", "user_agent", "anonymous", "message__sent_at"]
         if model is Click:
-            fields.append("honeypot")
+            fields += ["honeypot", "position"]
         base = model.objects.select_related("message").only(*fields)
         for rows in iter_chunks(base, size):
             if model is Click:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import signals
-from .classify import Verdict, classify
+from .classify import BURST_MIN_OTHERS, Verdict, classify
 from .conf import app_settings
 from .enrichment import anonymize_ip
 from .models import Click, Message, Open
@@ -73,13 +73,16 @@ def history_facts(hit: Hit, message: Message) -> Facts:
     seconds = (hit.occurred_at - message.sent_at).total_seconds()
     if hit.kind != "click":
         return Facts(seconds_since_sent=seconds)
+    # Other LINKS, not other requests: a person double-clicking one link is no burst.
     burst = (
         Click.objects.filter(
             message=message,
             occurred_at__gte=hit.occurred_at - BURST_WINDOW,
             occurred_at__lte=hit.occurred_at + BURST_WINDOW,
         )
-        .exclude(pk=hit.id)
+        .exclude(position=hit.position)
+        .values("position")
+        .distinct()
         .count()
     )
     prefix = _network_prefix(hit.ip)
@@ -139,12 +142,12 @@ def _mark_burst(event: Click) -> None:
     )
 
 
-def _store(event: Open | Click) -> bool:
+def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
     """Insert ``event``; False when a row with its id exists already."""
     try:
         with transaction.atomic():
             event.save(force_insert=True)
-            if isinstance(event, Click) and event.source == "scanner" and "burst" in event.reason:
+            if event.source == "scanner" and facts.burst >= BURST_MIN_OTHERS:
                 _mark_burst(event)
     except IntegrityError:
         if type(event).objects.filter(pk=event.pk).exists():
@@ -180,9 +183,9 @@ def record(hit: Hit, request=None) -> Open | Click | None:
         )
         if message is None:
             return None
-        verdict = verdict_for(hit, history_facts(hit, message))
-        event = build_event(hit, message, verdict)
-        stored = _store(event)
+        facts = history_facts(hit, message)
+        event = build_event(hit, message, verdict_for(hit, facts))
+        stored = _store(event, facts)
     except DatabaseError:
         logger.exception("leadpixel: database write failed, %s %s spooled", hit.kind, hit.id)
         spool(hit, verdict_for(hit))

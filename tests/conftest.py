@@ -14,6 +14,7 @@ from . import celery_app  # noqa: F401  (makes it the default app for shared_tas
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ON_POSTGRES = os.environ.get("LEADPIXEL_TEST_DB") == "postgres"
 
 # Real user agents used across the tests (sources in tests/classify_corpus.csv).
 CHROME = (

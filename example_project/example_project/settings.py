@@ -93,6 +93,15 @@ LEADPIXEL = {
 }
 if os.environ.get("LEADPIXEL_GEOIP_PATH"):
     LEADPIXEL["GEOIP_PATH"] = os.environ["LEADPIXEL_GEOIP_PATH"]
+else:
+    try:  # the database the django-leadpixel[geolite2] extra installs (GeoLite2 City, 2019-12-24)
+        import _geoip_geolite2
+
+        LEADPIXEL["GEOIP_PATH"] = os.path.join(
+            os.path.dirname(_geoip_geolite2.__file__), "GeoLite2-City.mmdb"
+        )
+    except ImportError:
+        pass
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None

@@ -55,10 +55,12 @@ class Command(BaseCommand):
         self._admin()
         client = Client(HTTP_HOST=urlsplit(f"http://{addrport}").hostname)
         now = timezone.now()
+        # Addresses from MaxMind's own test data (GB, SE) and Google's proxy and
+        # Apple's relay ranges, so the admin shows places for people only.
         people = [
-            ("ada@example.com", CHROME_WINDOWS, "198.51.100.23", True),
+            ("ada@example.com", CHROME_WINDOWS, "81.2.69.142", True),
             ("grace@example.com", GMAIL_PROXY, "66.249.84.12", False),
-            ("linus@example.com", IPHONE_MAIL, "203.0.113.77", True),
+            ("linus@example.com", IPHONE_MAIL, "89.160.20.112", True),
             ("tim@example.com", APPLE_MPP, "172.225.8.19", False),
         ]
         for recipient, agent, ip, clicks in people:

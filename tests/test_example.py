@@ -1,0 +1,35 @@
+"""The example project's demo command, run as a user runs it (child process, own SQLite)."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def test_demo_sets_up_and_records_classified_hits(tmp_path):
+    db = tmp_path / "demo.sqlite3"
+    env = {**os.environ, "SQLITE_PATH": str(db), "LEADPIXEL_SPOOL_FILE": str(tmp_path / "s.jsonl")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("CELERY_BROKER_URL", None)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "example_project" / "manage.py"), "demo", "--no-serve"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "login 'admin' password 'leadpixel-demo'" in result.stdout
+    assert "/t/o/" in result.stdout and "mailto:support@example.com" in result.stdout
+    rows = sqlite3.connect(db).execute(
+        "SELECT m.recipient, o.source, o.masked, o.os, o.enriched_at IS NOT NULL "
+        "FROM django_leadpixel_open o JOIN django_leadpixel_message m ON m.id = o.message_id"
+    ).fetchall()
+    by_recipient = {r[0]: r[1:] for r in rows}
+    assert by_recipient["ada@example.com"] == ("human", 0, "Windows", 1)
+    assert by_recipient["grace@example.com"] == ("google_proxy", 1, "", 1)
+    assert by_recipient["linus@example.com"][0] == "human"
+    assert by_recipient["linus@example.com"][2] == "iOS"
+    assert by_recipient["tim@example.com"][0] == "apple_mpp"
+    clicks = sqlite3.connect(db).execute(
+        "SELECT source, COUNT(*) FROM django_leadpixel_click GROUP BY source").fetchall()
+    assert dict(clicks)["human"] == 2 and dict(clicks)["scanner"] >= 8
