@@ -13,6 +13,8 @@ from celery.schedules import crontab
 BEAT_SCHEDULE = {
     # Enrich whatever the after-commit dispatch missed (broker down, restarts).
     "leadpixel-sweep": {"task": "django_leadpixel.tasks.sweep", "schedule": 60.0},
+    # With LEADPIXEL["INGEST"] = "redis": move buffered hits into the database.
+    "leadpixel-ingest": {"task": "django_leadpixel.tasks.ingest", "schedule": 2.0},
     # Delete messages older than LEADPIXEL["RETENTION_DAYS"] (no-op when None).
     "leadpixel-purge": {"task": "django_leadpixel.tasks.purge",
                         "schedule": crontab(hour=3, minute=17)},

@@ -34,6 +34,11 @@ TYPES: dict[str, tuple[type, ...]] = {
     "BATCH_SIZE": (int,),
     "HONEYPOT_LINK": (bool,),
     "RANGES_DIR": _PATH,
+    "INGEST": (str,),
+    "INGEST_REDIS_URL": (str,),
+    "INGEST_KEY": (str,),
+    "INGEST_TIMEOUT": (int, float),
+    "API_PERMISSION_CLASSES": (list, tuple),
 }
 POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT"}
 
@@ -77,6 +82,7 @@ def check_settings(app_configs=None, **kwargs) -> list:
             errors.append(Error(f"{SETTING_NAME}[{key!r}] must be a positive number, not {value}.",
                                 id="leadpixel.E004"))
     errors += _check_base_url(user.get("BASE_URL"))
+    errors += _check_choices(user)
     func = user.get("REQUEST_INFO_FUNCTION")
     if isinstance(func, str):
         try:
@@ -85,6 +91,37 @@ def check_settings(app_configs=None, **kwargs) -> list:
             errors.append(Error(f"{SETTING_NAME}['REQUEST_INFO_FUNCTION'] cannot be imported: {exc}",
                                 hint="Give the dotted path of a function f(request) -> (ip, ua).",
                                 id="leadpixel.E006"))
+    permissions = user.get("API_PERMISSION_CLASSES")
+    if isinstance(permissions, (list, tuple)):
+        for path in (p for p in permissions if isinstance(p, str)):
+            try:
+                import_string(path)
+            except ImportError as exc:
+                errors.append(Error(
+                    f"{SETTING_NAME}['API_PERMISSION_CLASSES'] entry {path!r} cannot be "
+                    f"imported: {exc}",
+                    hint='Give dotted paths of DRF permission classes, e.g. '
+                         '["rest_framework.permissions.IsAdminUser"].',
+                    id="leadpixel.E007"))
+    return errors
+
+
+CHOICES = {"INGEST": ("direct", "redis"), "IP_PROXY_ORDER": ("left-most", "right-most")}
+
+
+def _check_choices(user: dict) -> list:
+    errors = []
+    for key, allowed in CHOICES.items():
+        value = user.get(key)
+        if isinstance(value, str) and value not in allowed:
+            errors.append(Error(f"{SETTING_NAME}[{key!r}] must be one of {allowed}, not {value!r}.",
+                                id="leadpixel.E008"))
+    if user.get("INGEST") == "redis":
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            errors.append(Error(f'{SETTING_NAME}["INGEST"] = "redis" needs the redis package.',
+                                hint="pip install django-leadpixel[redis]", id="leadpixel.E009"))
     return errors
 
 

@@ -47,11 +47,22 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_SIZE": 500,
     # Add a hidden honeypot link in {% track_links %} (scanners click it).
     "HONEYPOT_LINK": False,
+    # "direct": each request writes its row. "redis": requests append to a Redis
+    # list and the ``ingest`` task bulk-inserts it (falls back to direct).
+    "INGEST": "direct",
+    "INGEST_REDIS_URL": "redis://127.0.0.1:6379/0",
+    "INGEST_KEY": "leadpixel:ingest",
+    # Seconds a request waits on Redis before writing directly instead.
+    "INGEST_TIMEOUT": 0.05,
     # Directory of IP range files that overrides the packaged ones.
     "RANGES_DIR": None,
+    # REST API (django_leadpixel.api): dotted paths of the DRF permission classes
+    # every endpoint requires, imported on first read. Authentication is the host
+    # project's REST_FRAMEWORK setting; throttling uses the scope "leadpixel".
+    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
 }
 
-IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION"}
+IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION", "API_PERMISSION_CLASSES"}
 
 
 class AppSettings:
@@ -70,6 +81,8 @@ class AppSettings:
         value = self.user_settings.get(attr, self.defaults[attr])
         if attr in IMPORT_STRINGS and isinstance(value, str):
             value = import_string(value)
+        elif attr in IMPORT_STRINGS and isinstance(value, (list, tuple)):
+            value = [import_string(v) if isinstance(v, str) else v for v in value]
         self._cached.add(attr)
         setattr(self, attr, value)
         return value

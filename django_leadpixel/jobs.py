@@ -167,26 +167,6 @@ def iter_chunks(queryset: QuerySet, size: int) -> Iterator[list[Model]]:
         last_pk = rows[-1].pk
 
 
-def _burst_counts(clicks: list[Click], window: timedelta) -> dict[Any, int]:
-    """For clicks sorted by (message, time): how many OTHER links of the same
-    message were clicked within ``window`` of each one (as recording counts)."""
-    counts: dict[Any, int] = {}
-    for i, click in enumerate(clicks):
-        others = set()
-        for j in range(i - 1, -1, -1):
-            near = clicks[j]
-            if near.message_id != click.message_id or click.occurred_at - near.occurred_at > window:
-                break
-            others.add(near.position)
-        for near in clicks[i + 1:]:
-            if near.message_id != click.message_id or near.occurred_at - click.occurred_at > window:
-                break
-            others.add(near.position)
-        others.discard(click.position)
-        counts[click.pk] = len(others)
-    return counts
-
-
 def reclassify(
     *, batch_size: int | None = None, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
@@ -200,7 +180,7 @@ def reclassify(
     truncated or no address).
     """
     from .classify import classify
-    from .recording import BURST_WINDOW
+    from .recording import BURST_WINDOW, burst_counts
 
     size = batch_size or app_settings.BATCH_SIZE
     totals = {"seen": 0, "changed": 0, "anonymised": 0}
@@ -212,8 +192,9 @@ def reclassify(
         base = model.objects.select_related("message").only(*fields)
         for rows in iter_chunks(base, size):
             if model is Click:
-                rows.sort(key=lambda c: (c.message_id, c.occurred_at))
-                bursts = _burst_counts(rows, BURST_WINDOW)
+                # A sorted copy: iter_chunks pages on the last row of ``rows``.
+                by_time = sorted(rows, key=lambda c: (c.message_id, c.occurred_at))
+                bursts = burst_counts(by_time, BURST_WINDOW)
             changed = []
             for event in rows:
                 if event.anonymous:

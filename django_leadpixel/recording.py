@@ -13,18 +13,24 @@ import json
 import logging
 import logging.handlers
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import signals
-from .classify import BURST_MIN_OTHERS, Verdict, classify
+from .classify import BURST_MIN_OTHERS, SOURCES, Verdict, classify
 from .conf import app_settings
 from .enrichment import anonymize_ip
 from .models import Click, Message, Open
+from .request import clean_ip
+from .tokens import check_destination
+
+SOURCE_VALUES = frozenset(value for value, _ in SOURCES)
 
 logger = logging.getLogger("django_leadpixel")
 spool_logger = logging.getLogger("django_leadpixel.spool")
@@ -173,8 +179,14 @@ def record(hit: Hit, request=None) -> Open | Click | None:
     """Classify and store one hit. Never raises on database failure: spools instead.
 
     Returns the stored event, or None when the message no longer exists
-    (purged or erased: the token outlives it) or the hit was spooled.
+    (purged or erased: the token outlives it), the hit was spooled, or it went
+    to the ingest buffer (``INGEST = "redis"``; stored later by the ``ingest`` task).
     """
+    if app_settings.INGEST == "redis":
+        from . import buffer
+
+        if buffer.push(hit, verdict_for(hit)):
+            return None
     try:
         message = (
             Message.objects.only("pk", "sent_at", "tracking_consent")
@@ -210,16 +222,18 @@ def _spool_logger() -> logging.Logger:
     return spool_logger
 
 
-def spool(hit: Hit, verdict: Verdict) -> None:
-    """Write ``hit`` as one JSON line. The address is stored as storage would keep it."""
-    ip = anonymize_ip(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip
+def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
+    """A hit and its verdict as a JSON-able dict (the spool and the ingest buffer).
+
+    The address is written as storage would keep it (``ANONYMIZE_IP``).
+    """
     line = {
         "v": 1,
         "kind": hit.kind,
         "id": str(hit.id),
         "message": str(hit.message_id),
         "occurred_at": hit.occurred_at.isoformat(),
-        "ip": ip,
+        "ip": anonymize_ip(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip,
         "user_agent": hit.user_agent,
         "method": hit.method,
         "source": verdict.source,
@@ -228,8 +242,17 @@ def spool(hit: Hit, verdict: Verdict) -> None:
     }
     if hit.kind == "click":
         line.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
+    return line
+
+
+def dumps(line: dict[str, Any]) -> str:
+    return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
+
+
+def spool(hit: Hit, verdict: Verdict) -> None:
+    """Write ``hit`` as one JSON line to the spool logger."""
     try:
-        _spool_logger().info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
+        _spool_logger().info(dumps(to_line(hit, verdict)))
     except Exception:  # noqa: BLE001 - the spool is the last resort; never fail the response
         logger.exception("leadpixel: could not spool %s %s", hit.kind, hit.id)
 
@@ -238,16 +261,15 @@ class SpoolLineError(ValueError):
     pass
 
 
-def replay_line(line: str) -> str:
-    """Store one spooled event. Returns "stored", "duplicate" or "orphan".
-
-    Raises ``SpoolLineError`` for a line that is not a spooled event.
-    """
+def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
+    """Parse a line written by ``to_line``; ``SpoolLineError`` when it is not one."""
     try:
-        data = json.loads(line)
+        data = json.loads(text)
         kind = data["kind"]
         if kind not in ("open", "click"):
             raise ValueError(f"unknown kind {kind!r}")
+        if data["source"] not in SOURCE_VALUES:
+            raise ValueError(f"unknown source {data['source']!r}")
         occurred_at = parse_datetime(data["occurred_at"])
         if occurred_at is None:
             raise ValueError("bad occurred_at")
@@ -256,29 +278,117 @@ def replay_line(line: str) -> str:
             message_id=uuid.UUID(data["message"]),
             id=uuid.UUID(data["id"]),
             occurred_at=occurred_at,
-            ip=data.get("ip"),
-            user_agent=data.get("user_agent", ""),
-            method=data.get("method", "GET"),
-            url=data.get("url", ""),
+            ip=clean_ip(data.get("ip")),
+            user_agent=str(data.get("user_agent", "")),
+            method=str(data.get("method", "GET")),
+            url=str(data.get("url", "")),
             position=int(data.get("position", 0)),
             honeypot=bool(data.get("honeypot", False)),
         )
-        verdict = Verdict(
-            source=data["source"], reason=data.get("reason", ""), operator=data.get("operator", "")
-        )
+        if kind == "click":
+            check_destination(hit.url)
+        verdict = Verdict(source=data["source"], reason=str(data.get("reason", "")),
+                          operator=str(data.get("operator", "")))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SpoolLineError(str(exc)) from exc
-    model = Open if kind == "open" else Click
-    if model.objects.filter(pk=hit.id).exists():
-        return "duplicate"
-    message = Message.objects.filter(public_id=hit.message_id).first()
-    if message is None:
-        return "orphan"
-    event = build_event(hit, message, verdict)
-    # The address in the spool is already what storage keeps.
-    if message.tracking_consent:
-        event.ip = hit.ip
-    if not _store(event):
-        return "duplicate"
-    _send_signal(event, None)
-    return "stored"
+    return hit, verdict
+
+
+def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
+    """Store parsed lines in bulk, idempotently by event id.
+
+    Used by the spool replay and the ingest buffer. Messages are read in one
+    query, rows inserted with ``ignore_conflicts`` (an id stored before is
+    skipped), and click bursts are judged with the clicks already stored. The
+    events are enriched in the same pass: they never wait for the sweep.
+    Returns counts of "stored", "duplicate" and "orphan" (message gone).
+    """
+    from .jobs import enrichment_for
+
+    counts: Counter[str] = Counter()
+    if not items:
+        return counts
+    messages = Message.objects.only("pk", "sent_at", "tracking_consent").in_bulk(
+        {hit.message_id for hit, _ in items}, field_name="public_id")
+    existing = {
+        model: set(model.objects.filter(pk__in=[h.id for h, _ in items]).values_list("pk", flat=True))
+        for model in (Open, Click)
+    }
+    events: list[Open | Click] = []
+    clicks: list[tuple[Hit, Verdict, Message]] = []
+    for hit, verdict in items:
+        message = messages.get(hit.message_id)
+        model = Open if hit.kind == "open" else Click
+        if message is None:
+            counts["orphan"] += 1
+        elif hit.id in existing[model]:
+            counts["duplicate"] += 1
+        elif hit.kind == "click":
+            clicks.append((hit, verdict, message))
+        else:
+            events.append(build_event(hit, message, verdict))
+    judged, bursts = _judge_clicks(clicks)
+    events += judged
+    for event in events:
+        for name, value in enrichment_for(event).items():
+            setattr(event, name, value)
+    with transaction.atomic():
+        for model in (Open, Click):
+            rows = [e for e in events if type(e) is model]
+            if rows:
+                model.objects.bulk_create(rows, ignore_conflicts=True)
+        for event in bursts:
+            _mark_burst(event)
+    for event in events:
+        _send_signal(event, None)
+    counts["stored"] += len(events)
+    return counts
+
+
+def _judge_clicks(
+    clicks: list[tuple[Hit, Verdict, Message]],
+) -> tuple[list[Click], list[Click]]:
+    """Click rows for buffered hits, classified again with the history the
+    request could not see: bursts together with the clicks already stored, and
+    the time since sending. Returns (rows, rows that found a burst)."""
+    if not clicks:
+        return [], []
+    times = [hit.occurred_at for hit, _, _ in clicks]
+    stored = list(
+        Click.objects.filter(message_id__in={m.pk for _, _, m in clicks},
+                             occurred_at__range=(min(times) - BURST_WINDOW,
+                                                 max(times) + BURST_WINDOW))
+        .only("id", "message_id", "occurred_at", "position")
+    )
+    rows = [build_event(hit, message, verdict) for hit, verdict, message in clicks]
+    together = sorted([*stored, *rows], key=lambda c: (c.message_id, c.occurred_at))
+    others = burst_counts(together, BURST_WINDOW)
+    bursts = []
+    for (hit, _, message), row in zip(clicks, rows):
+        facts = Facts(seconds_since_sent=(hit.occurred_at - message.sent_at).total_seconds(),
+                      burst=others[row.pk])
+        verdict = verdict_for(hit, facts)
+        row.source, row.reason, row.operator = verdict.source, verdict.reason[:255], verdict.operator
+        if verdict.source == "scanner" and facts.burst >= BURST_MIN_OTHERS:
+            bursts.append(row)
+    return rows, bursts
+
+
+def burst_counts(clicks: list[Click], window: timedelta) -> dict[Any, int]:
+    """For clicks sorted by (message, time): how many OTHER links of the same
+    message were clicked within ``window`` of each one (as ``history_facts`` counts)."""
+    counts: dict[Any, int] = {}
+    for i, click in enumerate(clicks):
+        others = set()
+        for j in range(i - 1, -1, -1):
+            near = clicks[j]
+            if near.message_id != click.message_id or click.occurred_at - near.occurred_at > window:
+                break
+            others.add(near.position)
+        for near in clicks[i + 1:]:
+            if near.message_id != click.message_id or near.occurred_at - click.occurred_at > window:
+                break
+            others.add(near.position)
+        others.discard(click.position)
+        counts[click.pk] = len(others)
+    return counts

@@ -36,6 +36,14 @@ def sweep(batch_size: int | None = None, max_batches: int | None = None) -> int:
     return jobs.sweep(batch_size=batch_size, max_batches=max_batches)
 
 
+@shared_task(name="django_leadpixel.tasks.ingest", acks_late=True, **RETRY)
+def ingest(batch_size: int | None = None) -> dict:
+    """Move the Redis ingest buffer into the database (``INGEST = "redis"``; else a no-op)."""
+    from . import buffer
+
+    return dict(buffer.drain(batch_size))
+
+
 @shared_task(name="django_leadpixel.tasks.purge", acks_late=True, **RETRY)
 def purge() -> int:
     return jobs.purge()

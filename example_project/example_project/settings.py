@@ -10,6 +10,7 @@ else installed. Environment variables switch to production-like parts:
 - ``CELERY_RESULT_BACKEND`` where task results go (none by default)
 - ``LEADPIXEL_SPOOL_FILE`` where events go when the database is down
 - ``LEADPIXEL_GEOIP_PATH`` a MaxMind City database (file) or a folder of them
+- ``LEADPIXEL_INGEST=redis`` buffered ingestion (with ``LEADPIXEL_INGEST_REDIS_URL``)
 """
 
 import os
@@ -91,6 +92,10 @@ LEADPIXEL = {
     "BASE_URL": os.environ.get("LEADPIXEL_BASE_URL", "http://127.0.0.1:8000"),
     "SPOOL_FILE": os.environ.get("LEADPIXEL_SPOOL_FILE", str(BASE_DIR / "leadpixel-spool.jsonl")),
 }
+if os.environ.get("LEADPIXEL_INGEST"):  # "redis": buffered ingestion (see the README)
+    LEADPIXEL["INGEST"] = os.environ["LEADPIXEL_INGEST"]
+    LEADPIXEL["INGEST_REDIS_URL"] = os.environ.get("LEADPIXEL_INGEST_REDIS_URL",
+                                                   "redis://127.0.0.1:6379/0")
 if os.environ.get("LEADPIXEL_GEOIP_PATH"):
     LEADPIXEL["GEOIP_PATH"] = os.environ["LEADPIXEL_GEOIP_PATH"]
 else:

@@ -4,7 +4,9 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...recording import SpoolLineError, replay_line
+from ...recording import SpoolLineError, from_line, store_many
+
+CHUNK = 500
 
 
 class Command(BaseCommand):
@@ -23,15 +25,20 @@ class Command(BaseCommand):
                 handle = open(path, encoding="utf-8", errors="replace")
             except OSError as exc:
                 raise CommandError(f"cannot read spool file {path}: {exc}") from exc
+            chunk = []
             with handle:
                 for number, line in enumerate(handle, 1):
                     if not line.strip():
                         continue
                     try:
-                        counts[replay_line(line)] += 1
+                        chunk.append(from_line(line))
                     except SpoolLineError as exc:
                         counts["bad"] += 1
                         self.stderr.write(f"{path}:{number}: skipped, not a spooled event ({exc})")
+                    if len(chunk) >= CHUNK:
+                        counts += store_many(chunk)
+                        chunk = []
+            counts += store_many(chunk)
         self.stdout.write(
             f"stored {counts['stored']}, already stored {counts['duplicate']}, "
             f"message gone {counts['orphan']}, bad lines {counts['bad']}"

@@ -1,0 +1,85 @@
+"""Buffered ingestion (``LEADPIXEL["INGEST"] = "redis"``), off by default.
+
+The request appends the hit as one JSON line to a Redis list (one round trip
+with short socket timeouts) instead of writing to the database; the Celery
+task ``django_leadpixel.tasks.ingest`` moves the list into the database in
+bulk. If Redis does not answer in time, the request falls back to the direct
+database write, so nothing is lost either way.
+
+Draining is safe against a worker dying mid-batch: a batch is read with
+LRANGE, stored (idempotently, by event id), and only then trimmed off the
+list; a lock lets one drainer run at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from .conf import app_settings
+from .recording import Hit, SpoolLineError, dumps, from_line, store_many, to_line
+
+logger = logging.getLogger("django_leadpixel")
+
+_clients: dict[tuple[str, float], object] = {}
+
+
+def client():
+    """A Redis client for ``INGEST_REDIS_URL`` (one connection pool per process)."""
+    import redis
+
+    key = (app_settings.INGEST_REDIS_URL, float(app_settings.INGEST_TIMEOUT))
+    if key not in _clients:
+        _clients[key] = redis.Redis.from_url(
+            key[0], socket_timeout=key[1], socket_connect_timeout=key[1],
+            health_check_interval=30,
+        )
+    return _clients[key]
+
+
+def push(hit: Hit, verdict) -> bool:
+    """Append ``hit`` to the buffer. False when Redis could not take it in time."""
+    try:
+        client().rpush(app_settings.INGEST_KEY, dumps(to_line(hit, verdict)))
+    except Exception:  # noqa: BLE001 - any Redis trouble: the caller writes directly
+        logger.warning("leadpixel: ingest buffer unavailable, writing %s %s directly",
+                       hit.kind, hit.id, exc_info=True)
+        return False
+    return True
+
+
+def drain(batch_size: int | None = None, max_batches: int | None = None) -> Counter[str]:
+    """Move buffered hits into the database. Returns counts (stored, duplicate, orphan, bad)."""
+    counts: Counter[str] = Counter()
+    if app_settings.INGEST != "redis":
+        return counts
+    size = batch_size or max(app_settings.BATCH_SIZE, 1000)
+    redis = client()
+    key = app_settings.INGEST_KEY
+    lock = redis.lock(f"{key}:lock", timeout=300, blocking=False)
+    if not lock.acquire():
+        return counts  # another worker is draining
+    try:
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            raw = redis.lrange(key, 0, size - 1)
+            if not raw:
+                break
+            items = []
+            for line in raw:
+                try:
+                    items.append(from_line(line))
+                except SpoolLineError as exc:
+                    counts["bad"] += 1
+                    logger.error("leadpixel: dropped a malformed buffered line (%s): %r",
+                                 exc, line[:200])
+            counts += store_many(items)
+            # Only now, with the batch committed, take it off the list.
+            redis.ltrim(key, len(raw), -1)
+            batches += 1
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - the lock expired on its own
+            pass
+    return counts

@@ -1,0 +1,120 @@
+"""Buffered ingestion through a real Redis (skipped with the reason when Redis is absent)."""
+
+import socket
+import uuid
+
+import pytest
+from django.test import override_settings
+
+from django_leadpixel import buffer, tokens
+from django_leadpixel.checks import check_settings
+from django_leadpixel.models import Click, Open
+from django_leadpixel.recording import from_line, store_many
+from django_leadpixel.signals import open_recorded
+from django_leadpixel.views import PIXEL_GIF
+
+from .conftest import CHROME, GMAIL_PROXY, IN_CI, free_port, make_message
+
+pytestmark = pytest.mark.django_db
+
+
+def redis_up() -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", 6379)) == 0
+
+
+@pytest.fixture
+def buffered():
+    if not redis_up():
+        if IN_CI:
+            pytest.fail("Redis on 127.0.0.1:6379 is required in CI")
+        pytest.skip("needs Redis on 127.0.0.1:6379")
+    key = f"leadpixel:test:{uuid.uuid4().hex}"
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "INGEST": "redis",
+                                      "INGEST_KEY": key, "INGEST_REDIS_URL": "redis://127.0.0.1:6379/12"}):
+        yield buffer.client(), key
+        buffer.client().delete(key)
+
+
+def pixel(client, message, agent=CHROME, ip="198.51.100.3"):
+    path = "/t/o/" + tokens.make_open_token(message.public_id) + ".gif"
+    return client.get(path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
+
+
+def click(client, message, position):
+    token = tokens.make_click_token(message.public_id, f"https://example.com/{position}", position)
+    return client.get(f"/t/c/{token}", HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.3")
+
+
+def test_hits_wait_in_redis_then_drain_stores_and_enriches_them_once(client, buffered):
+    redis, key = buffered
+    message = make_message()
+    received = []
+    open_recorded.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="buf")
+    try:
+        assert pixel(client, message).content == PIXEL_GIF
+        assert pixel(client, message, GMAIL_PROXY, "66.249.84.12").status_code == 200
+        assert click(client, message, 1)["Location"] == "https://example.com/1"
+        assert (Open.objects.count(), Click.objects.count(), redis.llen(key)) == (0, 0, 3)
+        counts = buffer.drain()
+    finally:
+        open_recorded.disconnect(dispatch_uid="buf")
+    assert counts["stored"] == 3 and redis.llen(key) == 0
+    assert sorted(Open.objects.values_list("source", flat=True)) == ["google_proxy", "human"]
+    assert not Open.objects.filter(enriched_at=None).exists()
+    assert Open.objects.get(source="google_proxy").masked
+    assert Click.objects.get().source == "human"
+    assert len(received) == 2 and received[0]["request"] is None
+    assert buffer.drain() == {}
+
+
+def test_a_burst_is_judged_when_draining(client, buffered):
+    message = make_message()
+    for position in (1, 2, 3):
+        click(client, message, position)
+    buffer.drain()
+    assert set(Click.objects.values_list("source", flat=True)) == {"scanner"}
+
+
+def test_a_drainer_that_died_after_storing_is_redone_without_duplicates(client, buffered):
+    redis, key = buffered
+    message = make_message()
+    for _ in range(5):
+        pixel(client, message)
+    # The worker stored the batch and died before trimming the list.
+    store_many([from_line(line) for line in redis.lrange(key, 0, -1)])
+    counts = buffer.drain()
+    assert (counts["stored"], counts["duplicate"], Open.objects.count()) == (0, 5, 5)
+    assert redis.llen(key) == 0
+
+
+def test_bad_lines_are_dropped_and_the_rest_stored(client, buffered):
+    redis, key = buffered
+    message = make_message()
+    pixel(client, message)
+    redis.rpush(key, b"not json", b'{"kind": "open"}')
+    pixel(client, message)
+    counts = buffer.drain()
+    assert (counts["stored"], counts["bad"], Open.objects.count()) == (2, 2, 2)
+
+
+def test_no_consent_is_applied_when_draining(client, buffered):
+    message = make_message(tracking_consent=False)
+    pixel(client, message)
+    buffer.drain()
+    event = Open.objects.get()
+    assert event.anonymous and event.ip is None and event.user_agent == ""
+
+
+def test_redis_down_falls_back_to_the_direct_write(client):
+    message = make_message()
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "INGEST": "redis",
+                                      "INGEST_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}):
+        assert pixel(client, message).content == PIXEL_GIF
+    assert Open.objects.get().source == "human"
+
+
+def test_ingest_settings_are_checked():
+    with override_settings(LEADPIXEL={"BASE_URL": "https://m.example", "INGEST": "kafka"}):
+        assert [e.id for e in check_settings()] == ["leadpixel.E008"]
