@@ -188,23 +188,34 @@ def record(hit: Hit, request=None) -> Open | Click | None:
         if buffer.push(hit, verdict_for(hit)):
             return None
     try:
-        message = (
+        found = list(
             Message.objects.only("pk", "sent_at", "tracking_consent")
             .filter(public_id=hit.message_id)
-            .first()
+            .order_by()[:1]
         )
-        if message is None:
+        if not found:
             return None
-        facts = history_facts(hit, message)
-        event = build_event(hit, message, verdict_for(hit, facts))
+        facts = history_facts(hit, found[0])
+        event = build_event(hit, found[0], verdict_for(hit, facts))
         stored = _store(event, facts)
-    except DatabaseError:
-        logger.exception("leadpixel: database write failed, %s %s spooled", hit.kind, hit.id)
-        spool(hit, verdict_for(hit))
+    except Exception as exc:  # noqa: BLE001 - nothing lost, whatever failed
+        logger.exception("leadpixel: could not store %s %s, spooled", hit.kind, hit.id)
+        spool(hit, _verdict_or_unknown(hit, exc))
         return None
     if stored:
         _send_signal(event, request)
     return event
+
+
+def _verdict_or_unknown(hit: Hit, exc: Exception) -> Verdict:
+    # The database failed (the usual case): classify without history. If the
+    # classifier itself failed, keep the hit anyway, unjudged.
+    if isinstance(exc, DatabaseError):
+        try:
+            return verdict_for(hit)
+        except Exception:  # noqa: BLE001
+            logger.exception("leadpixel: classification failed for %s %s", hit.kind, hit.id)
+    return Verdict("unknown", "Not classified: an internal error occurred (see the logs).")
 
 
 # --- spool -----------------------------------------------------------------

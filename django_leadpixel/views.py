@@ -9,6 +9,7 @@ and never a redirect to an unsigned place.
 from __future__ import annotations
 
 import base64
+import logging
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, HttpResponseRedirect
 from django.views.decorators.csrf import csrf_exempt
@@ -17,6 +18,8 @@ from django.views.decorators.http import require_safe
 from . import tokens
 from .conf import app_settings
 from .recording import Hit, record
+
+logger = logging.getLogger("django_leadpixel")
 
 # The classic 43-byte 1x1 GIF89a: a two-colour palette and a graphic control
 # extension that makes colour 0 transparent.
@@ -29,11 +32,19 @@ NO_CACHE_HEADERS = {
 }
 
 
-def _hit(request: HttpRequest, kind: str, message_id, **extra) -> Hit:
-    ip, user_agent = app_settings.REQUEST_INFO_FUNCTION(request)
-    purpose = request.META.get("HTTP_SEC_PURPOSE") or request.META.get("HTTP_PURPOSE") or ""
-    return Hit(kind=kind, message_id=message_id, ip=ip, user_agent=user_agent,
-               method=request.method or "GET", purpose=purpose[:32], **extra)
+def _record(request: HttpRequest, kind: str, message_id, **extra) -> None:
+    # record() stores or spools whatever fails inside it; this guard covers a
+    # custom REQUEST_INFO_FUNCTION that raises: the hit is kept without an
+    # address rather than lost, and the endpoint never answers 500.
+    meta = request.META
+    try:
+        ip, user_agent = app_settings.REQUEST_INFO_FUNCTION(request)
+    except Exception:  # noqa: BLE001
+        logger.exception("leadpixel: REQUEST_INFO_FUNCTION failed; hit kept without an IP")
+        ip, user_agent = None, meta.get("HTTP_USER_AGENT", "")
+    purpose = meta.get("HTTP_SEC_PURPOSE") or meta.get("HTTP_PURPOSE") or ""
+    record(Hit(kind=kind, message_id=message_id, ip=ip, user_agent=str(user_agent or ""),
+               method=request.method or "GET", purpose=purpose[:32], **extra), request)
 
 
 def _gif() -> HttpResponse:
@@ -50,7 +61,7 @@ def pixel(request: HttpRequest, token: str) -> HttpResponse:
         message_id = tokens.read_open_token(token)
     except tokens.BadToken:
         return _gif()
-    record(_hit(request, "open", message_id), request)
+    _record(request, "open", message_id)
     return _gif()
 
 
@@ -63,11 +74,8 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponseNotFound("Not found", content_type="text/plain")
     # HEAD is recorded too (classified as a machine: scanners check links with
     # HEAD), and answered with the same redirect.
-    record(
-        _hit(request, "click", target.message_id, url=target.destination,
-             position=target.position, honeypot=target.honeypot),
-        request,
-    )
+    _record(request, "click", target.message_id, url=target.destination,
+            position=target.position, honeypot=target.honeypot)
     response = HttpResponseRedirect(target.destination)
     for name, value in NO_CACHE_HEADERS.items():
         response[name] = value

@@ -155,3 +155,32 @@ def test_writing_an_event_twice_is_a_no_op(message):
     record(hit)
     assert Open.objects.count() == 1
     assert Message.objects.with_stats().get().opens_total == 1
+
+
+def broken_request_info(request):
+    raise RuntimeError("a project's own request parser failed")
+
+
+@override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com",
+                              "REQUEST_INFO_FUNCTION": "tests.test_views.broken_request_info"})
+def test_a_failing_request_info_function_keeps_the_hit_without_an_address(client, message):
+    assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    event = Open.objects.get()
+    assert event.ip is None and event.user_agent == CHROME and event.source == "human"
+
+
+def test_a_classifier_crash_is_spooled_not_a_500(client, message, monkeypatch, tmp_path):
+    import json
+
+    from django_leadpixel import recording
+
+    def crash(**kwargs):
+        raise RuntimeError("classifier bug")
+
+    spool = tmp_path / "spool.jsonl"
+    monkeypatch.setattr(recording, "classify", crash)
+    monkeypatch.setattr(recording, "spool_logger", __import__("logging").getLogger("lp.test.spool"))
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(spool)}):
+        assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    [line] = [json.loads(x) for x in spool.read_text().splitlines()]
+    assert line["source"] == "unknown" and line["message"] == str(message.public_id)
