@@ -448,6 +448,21 @@ def classify(
     return Verdict("unknown", "User agent not recognised as a browser, mail client or bot")
 
 
+def needs_network_fact(ip: str | None, kind: str, ranges: RangeTable | None = None) -> bool:
+    """Whether ``opened_from_network`` can change the verdict of this hit.
+
+    Only clicks from a mail-security network read it, so the recording layer
+    runs its query for those alone.
+    """
+    if kind != "click" or not ip:
+        return False
+    try:
+        entry = (ranges or _default_table()).lookup(ip)
+    except Exception:  # noqa: BLE001 - hostile input: no network, no fact needed
+        return False
+    return entry is not None and entry.kind == "scanner"
+
+
 def _default_table() -> RangeTable:
     from django_leadpixel.ranges import default_table
 

@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import signals
-from .classify import BURST_MIN_OTHERS, SOURCES, Verdict, classify
+from .classify import BURST_MIN_OTHERS, SOURCES, Verdict, classify, needs_network_fact
 from .conf import app_settings
 from .enrichment import anonymize_ip
 from .models import Click, Message, Open
@@ -57,7 +57,14 @@ class Hit:
     occurred_at: datetime = field(default_factory=timezone.now)
 
     def __post_init__(self) -> None:
-        self.user_agent = (self.user_agent or "")[: app_settings.USER_AGENT_MAX_LENGTH]
+        self.user_agent = clean_text(self.user_agent)[: app_settings.USER_AGENT_MAX_LENGTH]
+
+
+def clean_text(value: str | None) -> str:
+    """Text a database can store: PostgreSQL refuses NUL, and a lone surrogate
+    cannot be encoded as UTF-8 at all; both would lose the event."""
+    value = (value or "").replace("\x00", "")
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,7 @@ def history_facts(hit: Hit, message: Message) -> Facts:
     )
     prefix = _network_prefix(hit.ip)
     opened = None
-    if prefix:
+    if prefix and needs_network_fact(hit.ip, hit.kind):
         opened = Open.objects.filter(message=message, ip__startswith=prefix).exists()
     return Facts(seconds_since_sent=seconds, burst=burst, opened_from_network=opened)
 
@@ -150,11 +157,19 @@ def _mark_burst(event: Click) -> None:
 
 def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
     """Insert ``event``; False when a row with its id exists already."""
+    burst = event.source == "scanner" and facts.burst >= BURST_MIN_OTHERS
     try:
-        with transaction.atomic():
+        if burst or transaction.get_connection().in_atomic_block:
+            # Two writes, or inside the project's own transaction (ATOMIC_REQUESTS):
+            # a savepoint keeps a duplicate id from breaking the outer transaction.
+            with transaction.atomic():
+                event.save(force_insert=True)
+                if burst:
+                    _mark_burst(event)
+        else:
+            # Autocommit: one INSERT is atomic by itself; BEGIN/COMMIT would
+            # double the statements of the pixel.
             event.save(force_insert=True)
-            if event.source == "scanner" and facts.burst >= BURST_MIN_OTHERS:
-                _mark_burst(event)
     except IntegrityError:
         if type(event).objects.filter(pk=event.pk).exists():
             return False
@@ -343,17 +358,41 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     for event in events:
         for name, value in enrichment_for(event).items():
             setattr(event, name, value)
-    with transaction.atomic():
-        for model in (Open, Click):
-            rows = [e for e in events if type(e) is model]
-            if rows:
-                model.objects.bulk_create(rows, ignore_conflicts=True)
-        for event in bursts:
+    try:
+        with transaction.atomic():
+            _insert(events)
+    except REFUSED_ROW:
+        # One row the database refuses must not keep the others out (and make
+        # every later replay fail the same way): store them one at a time.
+        kept = []
+        for event in events:
+            try:
+                with transaction.atomic():
+                    _insert([event])
+                kept.append(event)
+            except REFUSED_ROW:
+                counts["bad"] += 1
+                logger.exception("leadpixel: the database refused %s %s", event._meta.model_name,
+                                 event.pk)
+        events = kept
+    for event in bursts:
+        if event in events:
             _mark_burst(event)
     for event in events:
         _send_signal(event, None)
     counts["stored"] += len(events)
     return counts
+
+
+# Errors that belong to one row (bad data), not to the database being down.
+REFUSED_ROW = (DataError, IntegrityError, UnicodeError, ValueError)
+
+
+def _insert(events: list[Open | Click]) -> None:
+    for model in (Open, Click):
+        rows = [e for e in events if type(e) is model]
+        if rows:
+            model.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def _judge_clicks(

@@ -1,16 +1,16 @@
 """Celery tasks: thin wrappers over ``jobs``. ``shared_task`` so any Celery app
 autodiscovers them; the package itself creates no Celery app.
 
-Enrichment is dispatched after commit from a background thread, so the
-request never waits on the broker (a publish to a broker that is down can
-block for seconds). Whatever is not published, the periodic ``sweep`` picks up.
+Enrichment is dispatched after commit through a background thread that
+publishes ids in batches, so the request never waits on the broker (a publish
+to a broker that is down can block for seconds) and pays no publish per event.
+Whatever is not published, the periodic ``sweep`` picks up.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError
@@ -54,32 +54,77 @@ def reclassify() -> dict:
     return jobs.reclassify()
 
 
+@shared_task(name="django_leadpixel.tasks.enrich_events", acks_late=True, ignore_result=True,
+             **RETRY)
+def enrich_events(kind: str, event_ids: list[str]) -> int:
+    return jobs.enrich_many(kind, event_ids)
+
+
 # --- dispatch from the request path ---------------------------------------
 
-_publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadpixel-publish")
-# At most this many publishes wait for a slow broker; past that, the sweep
-# enriches the rest and the request path stays free.
-_backlog = threading.BoundedSemaphore(1000)
+
+class Dispatcher:
+    """Publishes enrichment of stored events in batches, from one background thread.
+
+    A publish costs about a millisecond of CPU and may block on a broker that
+    is down; the request only appends an id to a list. Every ``interval``
+    seconds (sooner when ``batch`` ids wait) one ``enrich_events`` task per
+    kind is published. Ids beyond ``limit`` waiting, or lost with the process,
+    are enriched by the periodic sweep.
+    """
+
+    def __init__(self, batch: int = 200, interval: float = 0.5, limit: int = 20000):
+        self.batch, self.interval, self.limit = batch, interval, limit
+        self.pending: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, kind: str, event_id: str) -> None:
+        with self.lock:
+            if len(self.pending) >= self.limit:
+                return
+            self.pending.append((kind, event_id))
+            if self.thread is None or not self.thread.is_alive():
+                # Started lazily, so it is created after a pre-forking server forks.
+                self.thread = threading.Thread(target=self._run, name="leadpixel-publish",
+                                               daemon=True)
+                self.thread.start()
+            if len(self.pending) >= self.batch:
+                self.wake.set()
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.pending = self.pending, []
+        by_kind: dict[str, list[str]] = {}
+        for kind, event_id in pending:
+            by_kind.setdefault(kind, []).append(event_id)
+        for kind, ids in by_kind.items():
+            for start in range(0, len(ids), self.batch):
+                try:
+                    enrich_events.apply_async((kind, ids[start:start + self.batch]), retry=False)
+                except Exception:  # noqa: BLE001 - broker down: the sweep will enrich them
+                    logger.warning("leadpixel: could not publish enrichment of %d %ss; the "
+                                   "sweep will", len(ids[start:]), kind, exc_info=True)
+                    break
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(self.interval)
+            self.wake.clear()
+            self.flush()
 
 
-def _publish(kind: str, event_id: str) -> None:
-    try:
-        enrich_event.apply_async((kind, event_id), retry=False)
-    except Exception:  # noqa: BLE001 - broker down: the sweep will enrich it
-        logger.warning("leadpixel: could not publish enrichment of %s %s; the sweep will",
-                       kind, event_id, exc_info=True)
-    finally:
-        _backlog.release()
+dispatcher = Dispatcher()
 
 
 def enqueue_enrichment(event) -> None:
     kind = "open" if event._meta.model_name == "open" else "click"
-    if enrich_event.app.conf.task_always_eager:
+    if enrich_events.app.conf.task_always_eager:
         # Eager mode (the example project, tests): no broker, run it here.
         try:
             jobs.enrich_one(kind, str(event.pk))
         except Exception:  # noqa: BLE001 - enrichment never breaks a response
             logger.exception("leadpixel: enrichment of %s %s failed", kind, event.pk)
         return
-    if _backlog.acquire(blocking=False):
-        _publisher.submit(_publish, kind, str(event.pk))
+    dispatcher.add(kind, str(event.pk))

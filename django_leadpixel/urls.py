@@ -7,6 +7,6 @@ app_name = "leadpixel"
 # The patterns accept any token text: the views decide. A garbage pixel token
 # must still get the GIF (not a 404 image) and a garbage click token a 404.
 urlpatterns = [
-    re_path(r"^o/(?P<token>.*)\.gif$", views.pixel, name="open"),
+    re_path(r"^o/(?P<token>[\s\S]*)\.gif$", views.pixel, name="open"),
     re_path(r"^c/(?P<token>[^/]*)/?$", views.click, name="click"),
 ]

@@ -1,0 +1,559 @@
+"""Hostile and broken input against the real endpoints (issue 7, "Bad input").
+
+Every case gets the documented answer and never a 500:
+- pixel, bad token: the GIF, nothing stored;
+- click, bad token: a plain 404, no Location, nothing stored;
+- odd user agents and client-IP headers: the event is stored, bounded and
+  normalised (or, where nothing valid exists, stored without that part);
+- other methods: 405, nothing stored;
+- destinations that are not absolute http(s) URLs are never signed and, if a
+  token carrying one is forged with the real key, never followed.
+What the admin renders is escaped. (CSV and API escaping are tested with the
+admin and API suites, tests/admin and tests/api.)
+
+Basic cases already in tests/test_views.py and tests/test_tokens.py are not
+repeated here; this file adds the ones the issue lists and property-based runs
+where the input space is large.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from io import StringIO
+from urllib.parse import quote
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+from django.urls import reverse
+from django.utils.encoding import iri_to_uri
+from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
+
+from django_leadpixel import tokens
+from django_leadpixel.models import Click, Open
+from django_leadpixel.views import PIXEL_GIF
+
+from .conftest import CHROME, ON_POSTGRES
+
+pytestmark = pytest.mark.django_db
+
+DESTINATION = "https://shop.example.com/offer?id=1"
+BASE = {"BASE_URL": "https://mail.example.com"}
+# Hypothesis runs many examples inside one test (and one database transaction): the
+# function-scoped fixtures are shared on purpose, nothing the examples do is stored.
+PROPERTY = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+
+
+def open_token(message) -> str:
+    return tokens.make_open_token(message.public_id)
+
+
+def click_token(message, url=DESTINATION, position=1) -> str:
+    return tokens.make_click_token(message.public_id, url, position)
+
+
+def pixel(client, token: str, **extra):
+    return client.get("/t/o/" + quote(token, safe="") + ".gif", **extra)
+
+
+def click(client, token: str, **extra):
+    return client.get("/t/c/" + quote(token, safe=""), **extra)
+
+
+def assert_gif(response) -> None:
+    assert response.status_code == 200, response.status_code
+    assert response["Content-Type"] == "image/gif"
+    assert response.content == PIXEL_GIF
+
+
+def assert_not_found(response) -> None:
+    assert response.status_code == 404, response.status_code
+    assert not response.has_header("Location")
+
+
+def assert_nothing_stored() -> None:
+    assert Open.objects.count() == 0 and Click.objects.count() == 0
+
+
+def flip(token: str, index: int) -> str:
+    """``token`` with one base32 letter changed."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    ch = token[index]
+    return token[:index] + alphabet[(alphabet.index(ch) + 1) % 32] + token[index + 1:]
+
+
+def old_key_token(make, *args) -> str:
+    with override_settings(SECRET_KEY="a-retired-key-that-is-no-longer-configured-anywhere"):
+        return make(*args)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def bad_tokens(message) -> dict[str, tuple[str, str]]:
+    """name -> (bad pixel token, bad click token)."""
+    good_o, good_c = open_token(message), click_token(message)
+    wrong_salt = bytes([tokens.VERSION]) + message.public_id.bytes
+    return {
+        "empty": ("", ""),
+        "truncated": (good_o[:-3], good_c[:-3]),
+        "truncated to the mac": (good_o[-19:], good_c[-19:]),
+        "one letter changed (payload)": (flip(good_o, 3), flip(good_c, 3)),
+        "one letter changed (mac)": (flip(good_o, len(good_o) - 2), flip(good_c, len(good_c) - 2)),
+        "last letter's spare bits": (good_o[:-1] + ("b" if good_o[-1] == "a" else "a"),
+                                     good_c[:-1] + ("b" if good_c[-1] == "a" else "a")),
+        "the other kind's token": (good_c, good_o),
+        "signed with another salt": (tokens._encode("django_leadpixel.tokens.other", wrong_salt),
+                                     tokens._encode(tokens.OPEN_SALT, wrong_salt)),
+        "signed with a retired key": (old_key_token(tokens.make_open_token, message.public_id),
+                                      old_key_token(tokens.make_click_token, message.public_id,
+                                                    DESTINATION, 1)),
+        "10 kB": ("a" * 10_240, "a" * 10_240),
+        "10 kB of a valid token repeated": ((good_o * 200)[:10_240], (good_c * 100)[:10_240]),
+        "NUL bytes": (good_o[:10] + "\x00" + good_o[10:], good_c[:10] + "\x00" + good_c[10:]),
+        "trailing NUL": (good_o + "\x00", good_c + "\x00"),
+        "unicode": ("ö" * 40, "ωмега-€-𝔘𝔫𝔦𝔠𝔬𝔡𝔢"),
+        "unicode lookalike letters": (good_o.replace("a", "а"), good_c.replace("a", "а")),
+        "padding": (good_o + "======", good_c + "======"),
+        "base64 not base32": ("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "AAECAwQF+/=="),
+        "path traversal": ("../../etc/passwd", "..%2F..%2Fetc%2Fpasswd"),
+    }
+
+
+BAD_TOKEN_NAMES = [
+    "empty", "truncated", "truncated to the mac", "one letter changed (payload)",
+    "one letter changed (mac)", "last letter's spare bits", "the other kind's token",
+    "signed with another salt", "signed with a retired key", "10 kB",
+    "10 kB of a valid token repeated", "NUL bytes", "trailing NUL", "unicode",
+    "unicode lookalike letters", "padding", "base64 not base32", "path traversal",
+]
+
+
+@pytest.mark.parametrize("name", BAD_TOKEN_NAMES)
+def test_bad_pixel_token_gets_the_gif_and_stores_nothing(client, message, name):
+    token = bad_tokens(message)[name][0]
+    assert_gif(pixel(client, token, HTTP_USER_AGENT=CHROME))
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("name", BAD_TOKEN_NAMES)
+def test_bad_click_token_gets_a_plain_404_and_stores_nothing(client, message, name):
+    token = bad_tokens(message)[name][1]
+    response = click(client, token, HTTP_USER_AGENT=CHROME)
+    assert_not_found(response)
+    assert_nothing_stored()
+
+
+def test_a_retired_key_works_while_it_is_a_fallback(client, message):
+    token = old_key_token(tokens.make_open_token, message.public_id)
+    with override_settings(SECRET_KEY_FALLBACKS=[
+            "a-retired-key-that-is-no-longer-configured-anywhere"]):
+        assert_gif(pixel(client, token, HTTP_USER_AGENT=CHROME))
+    assert Open.objects.count() == 1
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper])
+def test_case_changed_tokens_still_count(client, message, case):
+    # Scanners and some clients change the case of URLs: tokens are case-insensitive.
+    assert_gif(pixel(client, case(open_token(message)), HTTP_USER_AGENT=CHROME))
+    response = click(client, case(click_token(message)), HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 302 and response["Location"] == DESTINATION
+    assert Open.objects.count() == 1 and Click.objects.count() == 1
+
+
+@PROPERTY
+@given(token=st.text(max_size=300))
+@example(token="\r")
+@example(token="abc/def/..")
+def test_any_pixel_token_text_gets_the_gif(client, message, token):
+    assert_gif(pixel(client, token, HTTP_USER_AGENT=CHROME))
+    assert Open.objects.count() == 0
+
+
+@pytest.mark.parametrize("token", ["\n", "abc\ndef", "\r\n"], ids=["lf", "inner-lf", "crlf"])
+def test_pixel_token_with_a_newline_gets_the_gif(client, message, token):
+    assert_gif(pixel(client, token, HTTP_USER_AGENT=CHROME))
+    assert Open.objects.count() == 0
+
+
+@PROPERTY
+@given(token=st.text(max_size=300))
+@example(token="abc/def")
+@example(token="\n")
+def test_any_click_token_text_is_a_404(client, message, token):
+    response = click(client, token, HTTP_USER_AGENT=CHROME)
+    assert_not_found(response)
+    assert Click.objects.count() == 0
+
+
+@PROPERTY
+@given(data=st.data())
+def test_any_corruption_of_a_valid_token_is_rejected(client, message, data):
+    good = click_token(message) if data.draw(st.booleans()) else open_token(message)
+    index = data.draw(st.integers(0, len(good) - 1))
+    action = data.draw(st.sampled_from(["flip", "drop", "insert", "swap"]))
+    letter = data.draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz234567"))
+    if action == "flip":
+        bad = flip(good, index)
+    elif action == "drop":
+        bad = good[:index] + good[index + 1:]
+    elif action == "insert":
+        bad = good[:index] + letter + good[index:]
+    else:
+        bad = good[:index] + good[index + 1:index + 2] + good[index:index + 1] + good[index + 2:]
+    assume(bad != good)
+    if good.startswith(open_token(message)[:20]) and len(good) == len(open_token(message)):
+        assert_gif(pixel(client, bad, HTTP_USER_AGENT=CHROME))
+    assert_not_found(click(client, bad, HTTP_USER_AGENT=CHROME))
+    assert_nothing_stored()
+
+
+def test_decoding_a_huge_token_is_cheap(client, message):
+    # Rejected on length before any decoding: a flood of 10 kB tokens costs little.
+    started = time.perf_counter()
+    for _ in range(50):
+        pixel(client, "a" * 10_240)
+    assert time.perf_counter() - started < 5
+    assert_nothing_stored()
+
+
+# --- user agents ----------------------------------------------------------------------------
+
+# Known catastrophic-backtracking inputs for ua-parser regexes (uap-core issue reports and
+# the ReDoS test strings of uap-core's tests/regexes: long runs that almost match).
+REDOS_AGENTS = [
+    "Mozilla/5.0 (" + "Windows NT 10.0; " * 400 + ")",
+    "Mozilla/5.0 (Linux; Android 4.4; " + "a" * 4000 + " Build/KOT49H)",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS " + "1_" * 3000 + " like Mac OS X)",
+    "Dalvik/1.6.0 (Linux; U; Android " + "4." * 3000 + ")",
+    "Opera/9.80 " + "(X11; Linux x86_64; U; " * 300,
+    "Mozilla/5.0 " + "AppleWebKit/537.36 (KHTML, like Gecko) " * 200,
+    "SAMSUNG-" + "SGH-" * 2000,
+    "HbbTV/1.1.1 (" + ";" * 8000 + ")",
+    "Mozilla/5.0 (Linux; U; Android 2.3; " + "-" * 6000 + "Build",
+]
+
+
+def stored_open(client, message, **extra) -> Open:
+    assert_gif(pixel(client, open_token(message), **extra))
+    return Open.objects.get()
+
+
+@pytest.mark.parametrize("agent", [None, "", " ", "\t"], ids=["absent", "empty", "space", "tab"])
+def test_missing_user_agent_is_stored_as_a_machine(client, message, agent):
+    extra = {} if agent is None else {"HTTP_USER_AGENT": agent}
+    event = stored_open(client, message, **extra)
+    assert event.source in ("bot", "unknown")
+
+
+def test_8_kb_user_agent_is_bounded(client, message):
+    event = stored_open(client, message, HTTP_USER_AGENT=CHROME + " " + "x" * 8192)
+    assert event.user_agent == (CHROME + " " + "x" * 8192)[:512]
+
+
+def test_script_user_agent_is_stored_verbatim_and_escaped_in_the_admin(client, admin_client,
+                                                                      message):
+    agent = '<script>alert("ua")</script><img src=x onerror=alert(1)>'
+    stored_open(client, message, HTTP_USER_AGENT=agent, HTTP_X_FORWARDED_FOR="198.51.100.1")
+    click(client, click_token(message), HTTP_USER_AGENT=agent)
+    event = Open.objects.get()
+    assert event.user_agent == agent  # stored as sent: escaping is the renderer's job
+    pages = [
+        reverse("admin:django_leadpixel_open_changelist"),
+        reverse("admin:django_leadpixel_open_change", args=[event.pk]),
+        reverse("admin:django_leadpixel_click_changelist"),
+        reverse("admin:django_leadpixel_click_change", args=[Click.objects.get().pk]),
+        reverse("admin:django_leadpixel_message_change", args=[message.pk]),
+    ]
+    for page in pages:
+        response = admin_client.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert "<script>alert(" not in html and "onerror=alert(1)>" not in html, page
+    detail = admin_client.get(pages[1]).content.decode()
+    assert "&lt;script&gt;alert(" in detail  # shown, escaped
+
+
+def stored_or_replayed(client, message, tmp_path, **extra) -> Open:
+    """The open, stored at once or, if the database refused it, by replaying the spool:
+    either way exactly one row must come out of one request."""
+    spool = tmp_path / "spool.jsonl"
+    with override_settings(LEADPIXEL={**BASE, "SPOOL_FILE": str(spool)}):
+        assert_gif(pixel(client, open_token(message), **extra))
+        if not Open.objects.exists() and spool.exists():
+            call_command("leadpixel_replay", str(spool))
+    return Open.objects.get()
+
+
+@pytest.mark.parametrize("agent", [
+    "Mozilla/5.0\x00<script>", "\x00", "Mozilla/5.0 (X11)\x00" + "a" * 600,
+], ids=["nul-inside", "only-nul", "nul-then-long"])
+def test_nul_in_user_agent(client, message, tmp_path, agent):
+    # WSGI servers pass header bytes through as latin-1; PostgreSQL text cannot hold NUL.
+    event = stored_or_replayed(client, message, tmp_path, HTTP_USER_AGENT=agent)
+    assert "\x00" not in event.user_agent
+    assert len(event.user_agent) <= 512
+
+
+def test_latin1_bytes_in_user_agent(client, message):
+    # A UTF-8 agent arrives as latin-1 mojibake through WSGI (PEP 3333): stored, not a 500.
+    agent = "Mozilla/5.0 (Mac) Ã©Ã¨ â\x80\x93 \xff\xfe"
+    assert stored_open(client, message, HTTP_USER_AGENT=agent).user_agent == agent
+
+
+@pytest.mark.parametrize("agent", ["Mozilla/5.0 \ud800", "\udcff" * 10],
+                         ids=["high", "low-repeated"])
+def test_lone_surrogates_in_user_agent(client, message, tmp_path, agent):
+    event = stored_or_replayed(client, message, tmp_path, HTTP_USER_AGENT=agent)
+    assert event.user_agent  # something readable was kept
+
+
+def test_one_poisoned_spool_line_does_not_block_the_others(message, tmp_path):
+    import json
+
+    def line(agent, operator=""):
+        return json.dumps({"v": 1, "kind": "open", "id": str(uuid.uuid4()),
+                           "message": str(message.public_id),
+                           "occurred_at": "2026-01-01T00:00:00+00:00", "ip": "198.51.100.1",
+                           "user_agent": agent, "method": "GET", "source": "human",
+                           "reason": "", "operator": operator})
+
+    lines = [line("good 1"), line("bad \udcff"), line("good 2")]
+    if connection.vendor == "postgresql":  # SQLite does not enforce max_length
+        lines.insert(1, line("refused", operator="x" * 300))  # varchar(64): a DataError
+    spool = tmp_path / "spool.jsonl"
+    spool.write_text("\n".join(lines) + "\n")
+    out = StringIO()
+    call_command("leadpixel_replay", str(spool), stdout=out)
+    stored = sorted(Open.objects.values_list("user_agent", flat=True))
+    # The surrogate is replaced when the line is read; a row the database
+    # refuses is counted and logged, and the others are stored all the same.
+    assert stored == ["bad ?", "good 1", "good 2"]
+    if connection.vendor == "postgresql":
+        assert "bad lines 1" in out.getvalue()
+
+
+@pytest.mark.parametrize("agent", REDOS_AGENTS, ids=[f"redos{i}" for i in range(len(REDOS_AGENTS))])
+def test_redos_user_agents_are_answered_promptly(client, message, agent):
+    started = time.perf_counter()
+    event = stored_open(client, message, HTTP_USER_AGENT=agent)
+    elapsed = time.perf_counter() - started
+    # Classification looks at the first 1,000 characters only and the parse is bounded;
+    # 1 s is a liveness bound on a slow CI machine, not a speed target.
+    assert elapsed < 1.0, elapsed
+    assert len(event.user_agent) <= 512
+
+
+@pytest.mark.parametrize("agent", REDOS_AGENTS, ids=[f"redos{i}" for i in range(len(REDOS_AGENTS))])
+def test_redos_user_agents_are_parsed_promptly_by_enrichment(agent):
+    from django_leadpixel.enrichment import parse_user_agent
+
+    started = time.perf_counter()
+    parse_user_agent(agent)
+    assert time.perf_counter() - started < 1.0
+
+
+@PROPERTY
+@given(agent=st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=2000))
+@example(agent="Mozilla/5.0\x00")
+def test_any_latin1_user_agent_is_stored_bounded(client, message, agent):
+    # Any header value a WSGI server can hand over (latin-1 text): the GIF, and one row.
+    Open.objects.all().delete()
+    assert_gif(pixel(client, open_token(message), HTTP_USER_AGENT=agent))
+    event = Open.objects.get()
+    assert len(event.user_agent) <= 512
+    assert "\x00" not in event.user_agent
+
+
+# --- client IP headers ----------------------------------------------------------------------
+
+TRUSTED = {**BASE, "IP_TRUSTED_PROXIES": ["10.0.0."]}
+
+
+def stored_ip(client, message, remote_addr="203.0.113.5", **headers):
+    Open.objects.all().delete()
+    assert_gif(pixel(client, open_token(message), HTTP_USER_AGENT=CHROME,
+                     REMOTE_ADDR=remote_addr, **headers))
+    return Open.objects.get().ip
+
+
+@pytest.mark.parametrize("forwarded, expected", [
+    ("garbage", "203.0.113.5"),
+    ("not an ip, still not", "203.0.113.5"),
+    ("", "203.0.113.5"),
+    (",,,", "203.0.113.5"),
+    ("999.1.1.1", "203.0.113.5"),
+    ("<script>alert(1)</script>", "203.0.113.5"),
+    ("2001:db8::1", "2001:db8::1"),
+    ("[2001:db8::1]", None),  # bracketed: not an address ipware accepts
+    ("::ffff:1.2.3.4", "1.2.3.4"),
+    ("::ffff:198.51.100.9", "198.51.100.9"),
+    ("fe80::1%eth0", "203.0.113.5"),  # ipware refuses zone ids in the header: the peer
+    ("2001:db8::1%25", None),
+    ("198.51.100.7\x00", None),
+], ids=lambda v: repr(v)[:30])
+def test_odd_forwarded_for_headers_never_fail(client, message, forwarded, expected):
+    # Default settings (no proxy configured): ipware reads X-Forwarded-For. Whatever it
+    # holds, the pixel answers and the stored address is a valid address or none.
+    ip = stored_ip(client, message, HTTP_X_FORWARDED_FOR=forwarded)
+    if expected is not None:
+        assert ip == expected
+    else:
+        assert ip in (None, "203.0.113.5", "198.51.100.7", "2001:db8::1")
+
+
+def test_500_hops_of_forwarded_for(client, message):
+    hops = ", ".join(f"10.{i // 256 % 256}.{i % 256}.1" for i in range(500))
+    started = time.perf_counter()
+    ip = stored_ip(client, message, HTTP_X_FORWARDED_FOR="198.51.100.77, " + hops)
+    assert time.perf_counter() - started < 1.0
+    assert ip in ("198.51.100.77", "203.0.113.5")
+
+
+@pytest.mark.parametrize("remote_addr, expected", [
+    ("2001:db8::7", "2001:db8::7"),
+    ("::ffff:1.2.3.4", "1.2.3.4"),
+    ("fe80::1%eth0", "fe80::1"),
+    ("garbage", None),
+    ("", None),
+])
+def test_odd_peer_addresses(client, message, remote_addr, expected):
+    assert stored_ip(client, message, remote_addr=remote_addr) == expected
+
+
+@override_settings(LEADPIXEL=TRUSTED)
+def test_forwarded_for_through_a_trusted_proxy_is_believed(client, message):
+    ip = stored_ip(client, message, remote_addr="10.0.0.2",
+                   HTTP_X_FORWARDED_FOR="198.51.100.44, 10.0.0.2")
+    assert ip == "198.51.100.44"
+
+
+@override_settings(LEADPIXEL=TRUSTED)
+def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(client, message):
+    ip = stored_ip(client, message, remote_addr="203.0.113.5",
+                   HTTP_X_FORWARDED_FOR="6.6.6.6, 10.0.0.2")
+    assert ip == "203.0.113.5"
+
+
+@override_settings(LEADPIXEL=TRUSTED)
+def test_direct_peer_without_forwarded_for_is_stored(client, message):
+    assert stored_ip(client, message, remote_addr="203.0.113.5") == "203.0.113.5"
+
+
+@override_settings(LEADPIXEL=TRUSTED)
+def test_forwarded_for_without_a_trusted_hop_is_ignored(client, message):
+    ip = stored_ip(client, message, remote_addr="203.0.113.5", HTTP_X_FORWARDED_FOR="6.6.6.6")
+    assert ip == "203.0.113.5"
+
+
+@PROPERTY
+@given(forwarded=st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=400),
+       remote=st.one_of(st.ip_addresses().map(str), st.text(max_size=40)))
+def test_any_forwarded_for_stores_a_valid_address_or_none(client, message, forwarded, remote):
+    import ipaddress
+
+    ip = stored_ip(client, message, remote_addr=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    if ip is not None:
+        ipaddress.ip_address(ip)  # a real address, nothing else
+
+
+# --- methods --------------------------------------------------------------------------------
+
+
+def test_head_gets_headers_only_and_is_not_a_human(client, message):
+    response = client.head("/t/o/" + open_token(message) + ".gif", HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 200 and response.content == b""
+    response = client.head("/t/c/" + click_token(message), HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 302 and response["Location"] == DESTINATION
+    assert not Open.objects.filter(source="human").exists()
+    assert not Click.objects.filter(source="human").exists()
+
+
+@pytest.mark.parametrize("method", ["post", "options", "put", "patch", "delete", "trace"])
+def test_other_methods_get_405_and_store_nothing(client, message, method):
+    for path in ("/t/o/" + open_token(message) + ".gif", "/t/c/" + click_token(message)):
+        response = client.generic(method.upper(), path, HTTP_USER_AGENT=CHROME)
+        assert response.status_code == 405
+        assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert_nothing_stored()
+
+
+# --- destinations ---------------------------------------------------------------------------
+
+UNSAFE = [
+    "javascript:alert(1)", "JaVaScRiPt:alert(1)", " javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>", "data:image/gif;base64,R0lGOD",
+    "//evil.example", "///evil.example", "http:\\\\evil.example", "https:/\\evil.example",
+    "http:evil.example", "https:", "http://", "ftp://evil.example/x", "file:///etc/passwd",
+    "vbscript:msgbox(1)", "mailto:a@example.com", "/relative/path", "evil.example",
+    "https://shop.example.com/\r\nSet-Cookie: a=b", "https://shop.example.com/\nx",
+    "https://shop.example.com/\rx", "https://shop.example.com/\x00", "https://evil\t.example",
+    "https://shop.example.com/%0d%0a" + "x" * 2100,
+]
+
+
+@pytest.mark.parametrize("url", UNSAFE, ids=lambda u: repr(u)[:40])
+def test_unsafe_destinations_are_never_signed(message, url):
+    with pytest.raises(tokens.UnsafeDestination):
+        tokens.make_click_token(message.public_id, url)
+
+
+@pytest.mark.parametrize("url", UNSAFE, ids=lambda u: repr(u)[:40])
+def test_forged_tokens_with_unsafe_destinations_are_never_followed(client, message, url):
+    # As if the rules had been looser when the token was signed: the view re-checks.
+    payload = (bytes([tokens.VERSION]) + message.public_id.bytes + bytes([0]) + (1).to_bytes(2, "big")
+               + url.encode("utf-8"))
+    response = click(client, tokens._encode(tokens.CLICK_SALT, payload), HTTP_USER_AGENT=CHROME)
+    assert_not_found(response)
+    assert Click.objects.count() == 0
+
+
+def test_forged_token_with_broken_compressed_destination_is_a_404(client, message):
+    payload = (bytes([tokens.VERSION]) + message.public_id.bytes + bytes([tokens.FLAG_COMPRESSED])
+               + (0).to_bytes(2, "big") + b"not zlib at all")
+    assert_not_found(click(client, tokens._encode(tokens.CLICK_SALT, payload)))
+    payload = (bytes([tokens.VERSION]) + message.public_id.bytes + bytes([0])
+               + (0).to_bytes(2, "big") + b"https://x.example/\xff\xfe")
+    assert_not_found(click(client, tokens._encode(tokens.CLICK_SALT, payload)))
+    assert Click.objects.count() == 0
+
+
+@pytest.mark.parametrize("url", [
+    "https://shop.example.com/a b", "https://shop.example.com/ünïcødé?q=ü#frag",
+    "https://xn--bcher-kva.example/", "https://shop.example.com/?q=<script>",
+    "HTTPS://SHOP.EXAMPLE.COM/UPPER", "https://user:pass@shop.example.com/",
+    "http://[2001:db8::1]:8080/x",
+])
+def test_odd_but_safe_destinations_redirect_exactly(client, message, url):
+    response = click(client, click_token(message, url), HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 302
+    location = response["Location"]
+    assert "\r" not in location and "\n" not in location
+    assert Click.objects.get().url == url
+
+
+@PROPERTY
+@given(url=st.one_of(
+    st.text(max_size=200),
+    st.builds(lambda scheme, rest: scheme + rest,
+              st.sampled_from(["http://", "https://", "HTTP://", "//", "http:\\\\", "javascript:",
+                               "data:", "http:/", " https://"]),
+              st.text(max_size=120)),
+))
+@example(url="https://a.example/\u2028x")
+@example(url="https://a.example\u3002evil.example/")
+def test_any_destination_is_either_refused_or_redirected_to_exactly(client, message, url):
+    try:
+        token = tokens.make_click_token(message.public_id, url)
+    except tokens.UnsafeDestination:
+        return
+    response = click(client, token, HTTP_USER_AGENT=CHROME)
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location == iri_to_uri(url.strip())  # non-ASCII percent-encoded, as Django does
+    assert location.lower().startswith(("http://", "https://"))
+    assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in location)
