@@ -9,6 +9,7 @@ database fails, the event goes to the spool (one JSON line) instead, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -159,23 +160,76 @@ def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
     """Insert ``event``; False when a row with its id exists already."""
     burst = event.source == "scanner" and facts.burst >= BURST_MIN_OTHERS
     try:
-        if burst or transaction.get_connection().in_atomic_block:
-            # Two writes, or inside the project's own transaction (ATOMIC_REQUESTS):
-            # a savepoint keeps a duplicate id from breaking the outer transaction.
-            with transaction.atomic():
-                event.save(force_insert=True)
-                if burst:
-                    _mark_burst(event)
-        else:
-            # Autocommit: one INSERT is atomic by itself; BEGIN/COMMIT would
-            # double the statements of the pixel.
+        # Two writes need a transaction; one INSERT is atomic by itself.
+        with transaction.atomic() if burst else _savepoint_if_needed():
             event.save(force_insert=True)
+            if burst:
+                _mark_burst(event)
     except IntegrityError:
         if type(event).objects.filter(pk=event.pk).exists():
             return False
         raise
     transaction.on_commit(lambda: _enqueue_enrichment(event))
     return True
+
+
+# Fields whose stored value depends on the message's tracking consent.
+_CONSENT_FIELDS = ("ip", "user_agent", "anonymous", "reason")
+
+
+def _insert_open(hit: Hit, verdict: Verdict) -> Open | None:
+    """Store an open in ONE statement: ``INSERT ... SELECT`` from the message row.
+
+    Opens need no history to be classified, so the message is read by the
+    INSERT itself, with the tracking-consent rules applied in SQL; the pixel
+    then costs what a bare ORM insert costs. Returns None when the message is
+    gone. The column list comes from the model, so it follows migrations.
+    """
+    with_consent = build_event(hit, Message(tracking_consent=True), verdict)
+    without = build_event(hit, Message(tracking_consent=False), verdict)
+    table = connection.ops.quote_name(Message._meta.db_table)
+    columns, values, params = [], [], []
+    for f in Open._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(f.column))
+        if f.name == "message":
+            values.append("m.id")
+        elif f.name in _CONSENT_FIELDS:
+            # The cast: PostgreSQL types a CASE of two untyped parameters as text.
+            case = "CASE WHEN m.tracking_consent THEN %s ELSE %s END"
+            values.append(connection.ops.unification_cast_sql(f) % case)
+            params += [f.get_db_prep_save(getattr(e, f.attname), connection)
+                       for e in (with_consent, without)]
+        else:
+            values.append("%s")
+            params.append(f.get_db_prep_save(getattr(with_consent, f.attname), connection))
+    public_id = Message._meta.get_field("public_id")
+    sql = (f"INSERT INTO {connection.ops.quote_name(Open._meta.db_table)} ({', '.join(columns)}) "
+           f"SELECT {', '.join(values)} FROM {table} m WHERE m.public_id = %s "
+           f"RETURNING message_id, anonymous")
+    params.append(public_id.get_db_prep_value(hit.message_id, connection))
+    try:
+        with _savepoint_if_needed(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        if Open.objects.filter(pk=hit.id).exists():
+            return None  # stored before: writing it twice is a no-op
+        raise
+    if row is None:
+        return None
+    event = without if row[1] else with_consent
+    event.message_id = row[0]
+    event._state.adding = False
+    transaction.on_commit(lambda: _enqueue_enrichment(event))
+    return event
+
+
+def _savepoint_if_needed():
+    # Inside the project's own transaction (ATOMIC_REQUESTS) a savepoint keeps a
+    # duplicate id from breaking it; in autocommit one statement is atomic alone.
+    if transaction.get_connection().in_atomic_block:
+        return transaction.atomic()
+    return contextlib.nullcontext()
 
 
 def _enqueue_enrichment(event: Open | Click) -> None:
@@ -203,6 +257,11 @@ def record(hit: Hit, request=None) -> Open | Click | None:
         if buffer.push(hit, verdict_for(hit)):
             return None
     try:
+        if hit.kind == "open" and connection.features.can_return_columns_from_insert:
+            event = _insert_open(hit, verdict_for(hit))
+            if event is not None:
+                _send_signal(event, request)
+            return event
         found = list(
             Message.objects.only("pk", "sent_at", "tracking_consent")
             .filter(public_id=hit.message_id)
