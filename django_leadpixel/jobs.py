@@ -79,7 +79,7 @@ def _write(model: type[Open] | type[Click], rows: list[Open | Click], *, only_ne
 def enrich_many(kind: str, event_ids: list[str]) -> int:
     """Enrich the listed events that are not enriched yet. Returns rows written."""
     model = KINDS[kind]
-    rows = list(model.objects.filter(pk__in=event_ids, enriched_at__isnull=True))
+    rows = list(model.objects.filter(pk__in=event_ids, enriched_at__isnull=True).order_by())
     return _write(model, rows, only_new=True)
 
 

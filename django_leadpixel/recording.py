@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -82,23 +84,39 @@ def _network_prefix(ip: str | None) -> str | None:
     return None
 
 
-def history_facts(hit: Hit, message: Message) -> Facts:
-    """The facts about earlier hits that ``classify`` needs (indexed queries)."""
-    seconds = (hit.occurred_at - message.sent_at).total_seconds()
-    if hit.kind != "click":
-        return Facts(seconds_since_sent=seconds)
+def _burst_subquery(hit: Hit) -> Subquery:
     # Other LINKS, not other requests: a person double-clicking one link is no burst.
-    burst = (
+    rows = (
         Click.objects.filter(
-            message=message,
+            message=OuterRef("pk"),
             occurred_at__gte=hit.occurred_at - BURST_WINDOW,
             occurred_at__lte=hit.occurred_at + BURST_WINDOW,
         )
         .exclude(position=hit.position)
-        .values("position")
-        .distinct()
-        .count()
+        .order_by()
+        .values("message")
+        .annotate(n=Count("position", distinct=True))
+        .values("n")
     )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+def message_for(hit: Hit) -> Message | None:
+    """The message of ``hit`` with what classifying it needs, in one query."""
+    queryset = Message.objects.only("pk", "sent_at", "tracking_consent").filter(
+        public_id=hit.message_id).order_by()
+    if hit.kind == "click":
+        queryset = queryset.annotate(burst=_burst_subquery(hit))
+    found = list(queryset[:1])
+    return found[0] if found else None
+
+
+def history_facts(hit: Hit, message: Message) -> Facts:
+    """The facts about earlier hits that ``classify`` needs (from ``message_for``)."""
+    seconds = (hit.occurred_at - message.sent_at).total_seconds()
+    if hit.kind != "click":
+        return Facts(seconds_since_sent=seconds)
+    burst = message.burst
     prefix = _network_prefix(hit.ip)
     opened = None
     if prefix and needs_network_fact(hit.ip, hit.kind):
@@ -262,15 +280,11 @@ def record(hit: Hit, request=None) -> Open | Click | None:
             if event is not None:
                 _send_signal(event, request)
             return event
-        found = list(
-            Message.objects.only("pk", "sent_at", "tracking_consent")
-            .filter(public_id=hit.message_id)
-            .order_by()[:1]
-        )
-        if not found:
+        message = message_for(hit)
+        if message is None:
             return None
-        facts = history_facts(hit, found[0])
-        event = build_event(hit, found[0], verdict_for(hit, facts))
+        facts = history_facts(hit, message)
+        event = build_event(hit, message, verdict_for(hit, facts))
         stored = _store(event, facts)
     except Exception as exc:  # noqa: BLE001 - nothing lost, whatever failed
         logger.exception("leadpixel: could not store %s %s, spooled", hit.kind, hit.id)
