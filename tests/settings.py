@@ -19,6 +19,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
     "django_leadpixel",
 ]
 
@@ -68,3 +70,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LEADPIXEL = {"BASE_URL": "https://mail.example.com"}
 
 CELERY_TASK_ALWAYS_EAGER = True
+
+# The API sets drf-spectacular's AutoSchema on its own views; this line only
+# matters for a host's other DRF views (tests/api/test_schema.py checks both).
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}

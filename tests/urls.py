@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("t/", include("django_leadpixel.urls")),
+    path("api/leadpixel/", include("django_leadpixel.api.urls")),
 ]

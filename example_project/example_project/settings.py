@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
     "django_leadpixel",
     "demo",
 ]
@@ -108,11 +110,29 @@ else:
     except ImportError:
         pass
 
+# The REST API (api/leadpixel/, docs/api.md): admin users only, by the default
+# LEADPIXEL["API_PERMISSION_CLASSES"]. Basic authentication lets curl and
+# senders in any language call it; the session serves the browsable API.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+if os.environ.get("LEADPIXEL_API_RATE"):  # e.g. "600/minute"; see docs/api.md "Throttling"
+    REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.ScopedRateThrottle"]
+    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"leadpixel": os.environ["LEADPIXEL_API_RATE"]}
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = "CELERY_BROKER_URL" not in os.environ
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+
+# The ceiling views of benchmarks/pixel.py, mounted at /bench/ only when asked for.
+if os.environ.get("LEADPIXEL_BENCH_VIEWS") == "1":
+    INSTALLED_APPS.append("benchviews")
 
 LOGGING = {
     "version": 1,

@@ -1,3 +1,5 @@
+import os
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -6,4 +8,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("t/", include("django_leadpixel.urls")),
+    path("api/leadpixel/", include("django_leadpixel.api.urls")),
 ]
+
+if os.environ.get("LEADPIXEL_BENCH_VIEWS") == "1":  # benchmarks/pixel.py
+    urlpatterns.append(path("bench/", include("benchviews.urls")))

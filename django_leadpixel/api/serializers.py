@@ -1,0 +1,329 @@
+"""Serializers. Events never expose the raw IP address or user agent (personal data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template import Context
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from .. import tokens
+from ..classify import SOURCES
+from ..models import SOURCE_LABELS, Message, Status
+from ..templatetags.leadpixel import lead_pixel
+
+SOURCE_KEYS = tuple(key for key, _label in SOURCES)
+
+SourceCountsSerializer = type("SourceCountsSerializer", (serializers.Serializer,), {
+    "__doc__": "One count per classification source; every source is present.",
+    "__module__": __name__,
+    **{key: serializers.IntegerField() for key in SOURCE_KEYS},
+})
+
+
+def _walk_strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _walk_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk_strings(item)
+
+
+class JSONTypesMixin:
+    """JSON has types: 42 is not a subject and 0 is not ``false``, although DRF's
+    fields would coerce them (they are built for form data too)."""
+
+    json_types: dict[str, str] = {}
+    _checks = {
+        "string": lambda v: isinstance(v, str),
+        "boolean": lambda v: isinstance(v, bool),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {
+                name: [_("Must be a JSON %(type)s.") % {"type": kind}]
+                for name, kind in self.json_types.items()
+                if data.get(name) is not None and not self._checks[kind](data[name])
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+# ----------------------------------------------------------------------------- messages
+
+class MessageSerializer(serializers.ModelSerializer):
+    """A message with its message-level truth (``with_stats().with_status()``)."""
+
+    id = serializers.UUIDField(source="public_id", read_only=True,
+                               help_text=_("Public id; used in URLs and tracking tokens."))
+    status = serializers.ChoiceField(choices=Status.choices, read_only=True)
+    first_open = serializers.DateTimeField(read_only=True, allow_null=True,
+                                           help_text=_("First open by anyone or anything."))
+    first_human_open = serializers.DateTimeField(
+        read_only=True, allow_null=True,
+        help_text=_("First open by a person (directly or through a reader's image proxy), "
+                    "or their first click."))
+    opens_total = serializers.IntegerField(read_only=True)
+    human_opens = serializers.IntegerField(
+        read_only=True, help_text=_("Opens by people, image proxies of readers included."))
+    machine_opens = serializers.IntegerField(
+        read_only=True, help_text=_("Apple Mail Privacy Protection prefetches, scanners, bots."))
+    google_proxy_opens = serializers.IntegerField(read_only=True)
+    clicks_total = serializers.IntegerField(read_only=True)
+    human_clicks = serializers.IntegerField(read_only=True)
+    scanner_clicks = serializers.IntegerField(read_only=True,
+                                              help_text=_("Clicks by scanners and bots."))
+    pixel_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ["id", "recipient", "subject", "campaign", "metadata", "sent_at",
+                  "tracking_consent", "created_at", "status", "first_open", "first_human_open",
+                  "opens_total", "human_opens", "machine_opens", "google_proxy_opens",
+                  "clicks_total", "human_clicks", "scanner_clicks", "pixel_url"]
+        read_only_fields = fields
+
+    def get_pixel_url(self, message: Message) -> str:
+        return message.pixel_url()
+
+
+class MessageDetailSerializer(MessageSerializer):
+    """Adds counts by source and the ready ``<img>`` tag."""
+
+    opens_by_source = SourceCountsSerializer(read_only=True,
+                                             help_text=_("Opens per classification source."))
+    clicks_by_source = SourceCountsSerializer(read_only=True,
+                                              help_text=_("Clicks per classification source."))
+    pixel_html = serializers.SerializerMethodField(
+        help_text=_("The <img> that {% lead_pixel %} renders; paste it into the HTML body."))
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "pixel_html", "opens_by_source",
+                  "clicks_by_source"]
+        read_only_fields = fields
+
+    def get_pixel_html(self, message: Message) -> str:
+        return str(lead_pixel(Context(), message))
+
+
+class MessageCreateSerializer(JSONTypesMixin, serializers.ModelSerializer):
+    json_types = {"recipient": "string", "subject": "string", "campaign": "string",
+                  "sent_at": "string", "tracking_consent": "boolean"}
+
+    sent_at = serializers.DateTimeField(required=False,
+                                        help_text=_("Defaults to now."))
+    tracking_consent = serializers.BooleanField(
+        default=True,
+        help_text=_("Without consent, events are stored anonymously (time and source only)."))
+    metadata = serializers.JSONField(
+        required=False, help_text=_("Any JSON object, stored with the message."))
+
+    class Meta:
+        model = Message
+        fields = ["recipient", "subject", "campaign", "metadata", "sent_at", "tracking_consent"]
+
+    def validate_metadata(self, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError(_("Must be a JSON object."))
+        for text in _walk_strings(value):
+            # PostgreSQL's jsonb stores neither NUL nor lone surrogates.
+            if "\x00" in text:
+                raise serializers.ValidationError(_("Strings may not contain NUL characters."))
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise serializers.ValidationError(_("Strings must be valid Unicode.")) from None
+        return value
+
+
+# ----------------------------------------------------------------------------- links
+
+class LinkSerializer(JSONTypesMixin, serializers.Serializer):
+    json_types = {"url": "string", "position": "integer"}
+
+    url = serializers.CharField(
+        max_length=tokens.MAX_DESTINATION_LENGTH, trim_whitespace=True,
+        help_text=_("Absolute http(s) destination."))
+    position = serializers.IntegerField(
+        min_value=0, max_value=0xFFFF, default=0,
+        help_text=_("Order of the link in the message (0 = first)."))
+
+    def validate_url(self, value: str) -> str:
+        try:
+            return tokens.check_destination(value)
+        except tokens.UnsafeDestination as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class TrackedLinkSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text=_("The destination, as signed."))
+    position = serializers.IntegerField()
+    tracked_url = serializers.URLField(
+        help_text=_("Signed click URL: records a click, then redirects to the destination."))
+
+
+# ----------------------------------------------------------------------------- events
+
+class EventSerializer(serializers.Serializer):
+    """Fields shared by opens and clicks; no IP address, no user agent."""
+
+    id = serializers.UUIDField(read_only=True)
+    message = serializers.UUIDField(source="message_public_id", read_only=True,
+                                    help_text=_("The message's public id."))
+    occurred_at = serializers.DateTimeField(read_only=True)
+    source = serializers.ChoiceField(choices=SOURCES, read_only=True)
+    source_label = serializers.SerializerMethodField()
+    reason = serializers.CharField(read_only=True)
+    operator = serializers.CharField(read_only=True,
+                                     help_text=_("Who runs the proxy or scanner, when known."))
+    masked = serializers.BooleanField(
+        read_only=True, help_text=_("Place and device hidden by a proxy or a machine's."))
+    anonymous = serializers.BooleanField(
+        read_only=True, help_text=_("Stored without tracking consent: time and source only."))
+    enriched = serializers.SerializerMethodField(
+        help_text=_("False until the enrichment task has run."))
+    country = serializers.CharField(read_only=True)
+    region = serializers.CharField(read_only=True)
+    city = serializers.CharField(read_only=True)
+    device_type = serializers.CharField(read_only=True)
+    os = serializers.CharField(read_only=True)
+    browser = serializers.CharField(read_only=True)
+    mail_client = serializers.CharField(read_only=True)
+
+    def get_source_label(self, event) -> str:
+        return str(SOURCE_LABELS.get(event.source, event.source))
+
+    def get_enriched(self, event) -> bool:
+        return event.enriched_at is not None
+
+
+class OpenSerializer(EventSerializer):
+    pass
+
+
+class ClickSerializer(EventSerializer):
+    url = serializers.CharField(read_only=True, help_text=_("The destination."))
+    position = serializers.IntegerField(read_only=True)
+
+
+class MessageEventSerializer(ClickSerializer):
+    """An open or a click of one message, in one list."""
+
+    kind = serializers.ChoiceField(choices=(("open", "open"), ("click", "click")),
+                                   read_only=True)
+    url = serializers.CharField(read_only=True, allow_null=True,
+                                help_text=_("Clicks only; null for opens."))
+    position = serializers.IntegerField(read_only=True, allow_null=True,
+                                        help_text=_("Clicks only; null for opens."))
+
+    def to_representation(self, event) -> dict:
+        data = super().to_representation(event)
+        return {"kind": event.kind, **data}
+
+
+# ----------------------------------------------------------------------------- stats
+
+class StatsQuerySerializer(serializers.Serializer):
+    campaign = serializers.CharField(required=False, max_length=200,
+                                     help_text=_("Exact campaign name; all campaigns if absent."))
+    start = serializers.DateField(required=False,
+                                  help_text=_("First sending day (YYYY-MM-DD), inclusive."))
+    end = serializers.DateField(required=False,
+                                help_text=_("Last sending day (YYYY-MM-DD), inclusive."))
+
+    def validate(self, attrs: dict) -> dict:
+        start, end = attrs.get("start"), attrs.get("end")
+        if start and end and start > end:
+            raise serializers.ValidationError({"end": [_("Must not be before start.")]})
+        return attrs
+
+
+
+class SourceSharesSerializer(serializers.Serializer):
+    """Share of all opens per proxy source (0 to 1)."""
+
+    google_proxy = serializers.FloatField()
+    yahoo_proxy = serializers.FloatField()
+    apple_mpp = serializers.FloatField()
+    other_proxy = serializers.FloatField()
+
+
+class StatsFiltersSerializer(serializers.Serializer):
+    campaign = serializers.CharField(allow_null=True)
+    start = serializers.DateField(allow_null=True)
+    end = serializers.DateField(allow_null=True)
+
+
+class DailySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    opens = SourceCountsSerializer()
+    clicks = SourceCountsSerializer()
+
+
+class CountrySerializer(serializers.Serializer):
+    country = serializers.CharField()
+    events = serializers.IntegerField()
+
+
+class DeviceSerializer(serializers.Serializer):
+    device_type = serializers.CharField()
+    os = serializers.CharField()
+    events = serializers.IntegerField()
+
+
+class MailClientSerializer(serializers.Serializer):
+    mail_client = serializers.CharField()
+    events = serializers.IntegerField()
+
+
+class LinkStatsSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    position = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    human_clicks = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    """``reports.campaign_report``: the figures of the admin report page (schema only)."""
+
+    filters = StatsFiltersSerializer()
+    sent = serializers.IntegerField(help_text=_("Messages sent in the range."))
+    opened_by_person = serializers.IntegerField()
+    opened_any = serializers.IntegerField()
+    clicked_by_person = serializers.IntegerField()
+    clicked_any = serializers.IntegerField()
+    open_rate_people = serializers.FloatField()
+    open_rate_all = serializers.FloatField()
+    click_rate = serializers.FloatField()
+    click_to_open = serializers.FloatField()
+    opens_by_source = SourceCountsSerializer()
+    clicks_by_source = SourceCountsSerializer()
+    daily = DailySerializer(many=True)
+    proxy_share = SourceSharesSerializer()
+    top_countries = CountrySerializer(many=True)
+    top_devices = DeviceSerializer(many=True)
+    top_mail_clients = MailClientSerializer(many=True)
+    links = LinkStatsSerializer(many=True)
+
+
+# ----------------------------------------------------------------------------- errors
+
+class ErrorSerializer(serializers.Serializer):
+    """``{"detail": "..."}``; validation errors map each parameter or field to messages."""
+
+    detail = serializers.CharField()
+
+
+def source_counts(rows) -> dict[str, int]:
+    counts = dict.fromkeys(SOURCE_KEYS, 0)
+    for row in rows:
+        counts[row["source"] if row["source"] in counts else "unknown"] += row["n"]
+    return counts

@@ -1,0 +1,21 @@
+"""Include with ``path("api/leadpixel/", include("django_leadpixel.api.urls"))``."""
+
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+app_name = "leadpixel-api"
+
+router = SimpleRouter()
+router.register("messages", views.MessageViewSet, basename="message")
+router.register("opens", views.OpenViewSet, basename="open")
+router.register("clicks", views.ClickViewSet, basename="click")
+
+urlpatterns = [
+    re_path(rf"^messages/(?P<public_id>{views.MessageViewSet.lookup_value_regex})/events/$",
+            views.MessageEventsView.as_view(), name="message-events"),
+    path("stats/", views.StatsView.as_view(), name="stats"),
+    path("schema/", views.SchemaView.as_view(), name="schema"),
+    *router.urls,
+]

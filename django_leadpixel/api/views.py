@@ -1,0 +1,315 @@
+"""REST API views: read events and stats, register messages from any sender.
+
+Every view takes its permissions from ``LEADPIXEL["API_PERMISSION_CLASSES"]``
+(admin users by default), its authentication from the host project's DRF
+settings, and its throttle rate from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+["leadpixel"]`` when the host enables ``ScopedRateThrottle``. Filter backends,
+pagination and the OpenAPI schema class are set here, so the host's DRF
+defaults for those do not change the API.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, F, QuerySet, Value
+from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from .. import __version__, reports
+from ..models import Click, Message, Open
+from . import filters, serializers
+from .pagination import KeysetPagination, MessagePagination
+from .permissions import LeadpixelPermissionsMixin
+
+# Event columns the API shows; the raw IP and user agent are never loaded.
+EVENT_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator", "masked",
+                "anonymous", "enriched_at", "country", "region", "city", "device_type", "os",
+                "browser", "mail_client")
+CLICK_FIELDS = (*EVENT_FIELDS, "url", "position")
+
+_VALIDATION_ERROR = OpenApiResponse(
+    response={"type": "object", "additionalProperties": {
+        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
+    description=_("Invalid parameters or body: each offending field mapped to its messages, "
+                  "or {\"detail\": \"...\"}."),
+)
+_DENIED = {
+    401: OpenApiResponse(serializers.ErrorSerializer, description=_("Not authenticated.")),
+    403: OpenApiResponse(serializers.ErrorSerializer, description=_("Not allowed.")),
+}
+_NOT_FOUND = {404: OpenApiResponse(serializers.ErrorSerializer, description=_("Not found."))}
+_THROTTLED = {429: OpenApiResponse(serializers.ErrorSerializer, description=_("Throttled."))}
+
+
+def _responses(ok: dict, *, not_found: bool = False) -> dict:
+    return {**ok, 400: _VALIDATION_ERROR, **_DENIED, **(_NOT_FOUND if not_found else {}),
+            **_THROTTLED}
+
+
+class LeadpixelAPIMixin(LeadpixelPermissionsMixin):
+    schema = AutoSchema()  # drf-spectacular, whatever the host's DEFAULT_SCHEMA_CLASS
+    throttle_scope = "leadpixel"
+    filter_backends = [DjangoFilterBackend]
+
+    def get_throttles(self) -> list:
+        # A host that uses ScopedRateThrottle for its own views but sets no
+        # "leadpixel" rate would get ImproperlyConfigured (a 500) from DRF here;
+        # without a rate for our scope, the scoped throttle simply does not apply.
+        return [
+            throttle for throttle in super().get_throttles()
+            if not isinstance(throttle, ScopedRateThrottle)
+            or self.throttle_scope in throttle.THROTTLE_RATES
+        ]
+
+
+def _events(model, message: Message | None = None) -> QuerySet:
+    fields = CLICK_FIELDS if model is Click else EVENT_FIELDS
+    events = model.objects.only(*fields).annotate(message_public_id=F("message__public_id"))
+    if message is not None:
+        events = events.filter(message=message)
+    return events
+
+
+PUBLIC_ID = OpenApiParameter("public_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                             description=_("The message's public id."))
+
+
+def _event_list_schema(serializer, kind: str):
+    return extend_schema(
+        summary=_("List %(kind)s") % {"kind": kind},
+        description=_("Newest first unless ?ordering says otherwise; cursor-paginated. "
+                      "No IP address or user agent is ever included."),
+        responses=_responses({200: serializer(many=True)}),
+    )
+
+
+@extend_schema_view(list=_event_list_schema(serializers.OpenSerializer, "opens"))
+class OpenViewSet(LeadpixelAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Opens of every message (the pixel was loaded), filterable."""
+
+    serializer_class = serializers.OpenSerializer
+    filterset_class = filters.EventFilter
+    pagination_class = KeysetPagination
+
+    def get_queryset(self) -> QuerySet:
+        return _events(Open)
+
+
+@extend_schema_view(list=_event_list_schema(serializers.ClickSerializer, "clicks"))
+class ClickViewSet(OpenViewSet):
+    """Clicks of every message (a tracked link was followed), filterable."""
+
+    serializer_class = serializers.ClickSerializer
+
+    def get_queryset(self) -> QuerySet:
+        return _events(Click)
+
+
+def source_counts(model, message: Message) -> dict[str, int]:
+    rows = model.objects.filter(message=message).order_by().values("source") \
+        .annotate(n=Count("pk"))
+    return serializers.source_counts(rows)
+
+
+@extend_schema_view(
+    list=extend_schema(summary=_("List messages"), responses=_responses(
+        {200: serializers.MessageSerializer(many=True)}, not_found=True)),
+    retrieve=extend_schema(summary=_("Retrieve a message"), parameters=[PUBLIC_ID],
+                           responses=_responses(
+        {200: serializers.MessageDetailSerializer}, not_found=True)),
+    create=extend_schema(
+        summary=_("Register a message"),
+        description=_("Register one email to one recipient before sending it; the response "
+                      "has the pixel URL and the ready <img> to put in its HTML body."),
+        request=serializers.MessageCreateSerializer,
+        responses=_responses({201: serializers.MessageDetailSerializer}),
+        examples=[OpenApiExample("message", request_only=True, value={
+            "recipient": "ada@example.com", "subject": "Our autumn offer",
+            "campaign": "autumn", "metadata": {"crm_id": 42}, "tracking_consent": True})],
+    ),
+)
+class MessageViewSet(LeadpixelAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                     mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Messages with the message-level truth: who opened and clicked, people or machines."""
+
+    lookup_field = "public_id"
+    # Any segment reaches the view, so a malformed id is this API's JSON 404
+    # rather than the site's HTML one.
+    lookup_value_regex = "[^/]+"
+    filterset_class = filters.MessageFilter
+    pagination_class = MessagePagination
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> QuerySet:
+        if self.action == "links":
+            return Message.objects.all()
+        # "-pk" breaks ties so page boundaries are stable.
+        return Message.objects.with_stats().with_status().order_by("-sent_at", "-pk")
+
+    def get_serializer_class(self):
+        return {
+            "retrieve": serializers.MessageDetailSerializer,
+            "create": serializers.MessageCreateSerializer,
+            "links": serializers.LinkSerializer,
+        }.get(self.action, serializers.MessageSerializer)
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.action != "list":  # the filters belong to the list
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def list(self, request, *args, **kwargs) -> Response:
+        # Page the ids first, then compute the figures for that page only:
+        # PostgreSQL evaluates the SELECT list of the rows an OFFSET skips, so
+        # page 200 would otherwise compute ten thousand messages' figures.
+        ids = self.paginate_queryset(
+            self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
+        rows = Message.objects.with_stats().with_status().in_bulk(ids)
+        page = [rows[pk] for pk in ids if pk in rows]
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs) -> Response:
+        return Response(self._detail(self.get_object()))
+
+    def create(self, request, *args, **kwargs) -> Response:
+        serializer = serializers.MessageCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = serializer.save()
+        return Response(self._detail(self.get_queryset().get(pk=message.pk)),
+                        status=status.HTTP_201_CREATED)
+
+    def _detail(self, message: Message) -> dict:
+        message.opens_by_source = source_counts(Open, message)
+        message.clicks_by_source = source_counts(Click, message)
+        return serializers.MessageDetailSerializer(
+            message, context=self.get_serializer_context()).data
+
+    @extend_schema(
+        summary=_("Sign a tracked link"),
+        description=_("Sign a destination for this message: the returned URL records a click, "
+                      "then redirects. Only absolute http(s) URLs are accepted."),
+        request=serializers.LinkSerializer,
+        parameters=[PUBLIC_ID],
+        responses=_responses({200: serializers.TrackedLinkSerializer}, not_found=True),
+    )
+    @action(detail=True, methods=["post"])
+    def links(self, request, *args, **kwargs) -> Response:
+        message = self.get_object()
+        serializer = serializers.LinkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        url, position = serializer.validated_data["url"], serializer.validated_data["position"]
+        return Response({"url": url, "position": position,
+                         "tracked_url": message.tracked_url(url, position)})
+
+
+@extend_schema_view(get=extend_schema(
+    summary=_("List a message's opens and clicks"),
+    description=_("Opens and clicks of one message in one list, each with its 'kind'; "
+                  "newest first unless ?ordering says otherwise; cursor-paginated."),
+    parameters=[PUBLIC_ID],
+    responses=_responses({200: serializers.MessageEventSerializer(many=True)},
+                         not_found=True),
+))
+class MessageEventsView(LeadpixelAPIMixin, GenericAPIView):
+    """Opens and clicks of one message, merged in one cursor-paginated list."""
+
+    serializer_class = serializers.MessageEventSerializer
+    filterset_class = filters.MessageEventFilter
+    pagination_class = KeysetPagination
+
+    def get_queryset(self) -> QuerySet:
+        return _events(Open)  # describes the filters in the schema; see get()
+
+    def get(self, request, public_id, *args, **kwargs) -> Response:
+        message = get_object_or_404(Message, public_id=public_id)
+        self.check_object_permissions(request, message)
+        querysets = []
+        for kind, model in (("open", Open), ("click", Click)):
+            filterset = self.filterset_class(request.query_params, _events(model, message),
+                                             request=request)
+            if not filterset.is_valid():
+                raise translate_validation(filterset.errors)
+            querysets.append(filterset.qs.annotate(kind=Value(kind)))
+        page = self.paginator.paginate_querysets(querysets, request, view=self)
+        for event in page:
+            if event.kind == "open":
+                event.url = event.position = None
+        return self.paginator.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema(
+    summary=_("Campaign report"),
+    description=_("The figures of the admin report page (same code: "
+                  "django_leadpixel.reports.campaign_report) for the messages of a campaign "
+                  "sent between two days, inclusive; their events count whenever they "
+                  "happened. Without parameters: every message."),
+    parameters=[serializers.StatsQuerySerializer],
+    responses=_responses({200: serializers.StatsSerializer}),
+)
+class StatsView(LeadpixelAPIMixin, APIView):
+    # Model-based permission classes (DjangoModelPermissions) need a queryset.
+    queryset = Message.objects.none()
+
+    def get(self, request, *args, **kwargs) -> Response:
+        query = serializers.StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(reports.campaign_report(**query.validated_data))
+
+
+class LeadpixelSchemaGenerator(SchemaGenerator):
+    """Only this API's endpoints, wherever the host mounts it."""
+
+    def _initialise_endpoints(self) -> None:
+        super()._initialise_endpoints()
+        self.endpoints = [
+            (path, regex, method, callback)
+            for path, regex, method, callback in self.endpoints
+            if isinstance(getattr(callback, "cls", None), type)
+            and issubclass(callback.cls, LeadpixelAPIMixin)
+        ]
+
+
+class SchemaView(LeadpixelPermissionsMixin, SpectacularAPIView):
+    """OpenAPI 3 schema of this API (not the rest of the host project)."""
+
+    generator_class = LeadpixelSchemaGenerator
+    queryset = Message.objects.none()  # for model-based permission classes
+    custom_settings = {
+        "TITLE": "django-leadpixel API",
+        "DESCRIPTION": "Email opens and clicks, classified as people or machines.",
+        "VERSION": __version__,
+        "COMPONENT_SPLIT_REQUEST": True,
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "django_leadpixel.api.views.allow_empty_query_values",
+        ],
+    }
+
+
+def allow_empty_query_values(result: dict, **kwargs) -> dict:
+    """Say what DRF and django-filter do: an optional query parameter sent
+    empty (``?status=``) is the same as one left out."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result

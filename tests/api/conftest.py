@@ -1,0 +1,58 @@
+"""Fixtures of the API tests: clients for each kind of caller and event helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from django_leadpixel.models import Click, Open
+
+from ..conftest import make_message  # noqa: F401  (re-exported for the API tests)
+
+API = "/api/leadpixel/"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def make_open(message, *, at=None, source="human", **fields) -> Open:
+    return Open.objects.create(message=message, occurred_at=at or T0, source=source, **fields)
+
+
+def make_click(message, *, at=None, source="human", url="https://shop.example.com/offer",
+               position=0, **fields) -> Click:
+    return Click.objects.create(message=message, occurred_at=at or T0, source=source, url=url,
+                                position=position, **fields)
+
+
+def minutes(n: int) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("staff", "staff@example.com", None,
+                                                is_staff=True)
+
+
+@pytest.fixture
+def api(staff):
+    """A client authenticated as a staff user (the default permission)."""
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
+def anonymous(db):
+    return APIClient()
+
+
+@pytest.fixture
+def member(db):
+    """An authenticated user who is not staff."""
+    user = get_user_model().objects.create_user("member", "member@example.com", None)
+    client = APIClient()
+    client.force_authenticate(user)
+    return client

@@ -1,0 +1,67 @@
+"""List endpoints run a constant number of queries per page, whatever the page size."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_leadpixel.models import Click, Open
+
+from .conftest import API, T0, make_message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def data(db):
+    messages = [make_message(campaign="autumn", sent_at=T0 + timedelta(minutes=i))
+                for i in range(60)]
+    Open.objects.bulk_create([
+        Open(message=m, occurred_at=T0 + timedelta(seconds=i), source="human", country="FR")
+        for i, m in enumerate(messages * 2)])
+    Click.objects.bulk_create([
+        Click(message=m, occurred_at=T0 + timedelta(seconds=i), source="scanner",
+              url="https://example.com/") for i, m in enumerate(messages)])
+    for i in range(60):
+        Open.objects.create(message=messages[0], occurred_at=T0 + timedelta(hours=1, seconds=i))
+        Click.objects.create(message=messages[0], occurred_at=T0 + timedelta(hours=2, seconds=i),
+                             url="https://example.com/")
+    return messages
+
+
+def count(api, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(url)
+    assert response.status_code == 200, response.content
+    return len(queries)
+
+
+ENDPOINTS = [
+    ("messages/?campaign=autumn", 3),          # count + page ids + their figures
+    ("messages/?status=person", 3),
+    ("opens/?source=human", 1),                # one keyset query, no count
+    ("clicks/?campaign=autumn", 1),
+    ("messages/{id}/events/", 3),              # message + opens + clicks
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), ENDPOINTS)
+def test_queries_do_not_grow_with_page_size(api, data, path, expected, django_assert_num_queries):
+    url = API + path.format(id=data[0].public_id)
+    sep = "&" if "?" in url else "?"
+    small = count(api, f"{url}{sep}page_size=5")
+    large = count(api, f"{url}{sep}page_size=50")
+    assert small == large == expected
+    with django_assert_num_queries(expected):  # the next page costs the same
+        next_url = api.get(f"{url}{sep}page_size=5").json()["next"]
+        assert next_url
+    with django_assert_num_queries(expected):
+        api.get(next_url)
+
+
+def test_retrieve_and_create_are_constant(api, data, django_assert_max_num_queries):
+    with django_assert_max_num_queries(3):  # message with its figures + 2 counts by source
+        api.get(f"{API}messages/{data[0].public_id}/")
+    with django_assert_max_num_queries(4):  # insert + re-read + 2 counts by source
+        api.post(f"{API}messages/", {"recipient": "a@example.com"}, format="json")
