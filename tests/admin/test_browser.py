@@ -1,0 +1,139 @@
+"""End to end in a real browser: Debian's chromium, headless, driven by Playwright.
+
+The browser opens an HTML email rendered by the template tags (so it really
+fetches the pixel from the live server), clicks a tracked link, logs into the
+admin, finds the message opened by a person with the browser's device and OS,
+opens the report page and saves screenshots under ``LEADPIXEL_ARTIFACTS``
+(default ``artifacts/``).
+
+No browser is downloaded: Playwright is pointed at the system binary
+(``/usr/bin/chromium``, or ``LEADPIXEL_CHROMIUM``). Outside CI the test skips
+with the reason when chromium or Playwright is missing; in CI (``CI=true``,
+where ``.ci/run`` installs them) it fails instead, so it cannot silently stop
+running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.template import engines
+
+from django_leadpixel.models import Click, Message, Open
+
+from ..conftest import IN_CI, ROOT
+
+CHROMIUM = os.environ.get("LEADPIXEL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update",
+               "--disable-sync"]
+EMAIL = """{% load leadpixel %}<!doctype html><html><body>
+<h1>Spring offer</h1>
+{% track_links message %}<p><a id="offer" href="{{ landing }}">See the offer</a>
+<a href="mailto:shop@example.com">Write to us</a></p>{% endtrack_links %}
+{% lead_pixel message %}
+</body></html>"""
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("LEADPIXEL_ARTIFACTS") or ROOT / "artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _need(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run the browser test: .ci/run installs chromium)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need(False, "Playwright for Python is not installed (pip install playwright)")
+    _need(os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    return sync_playwright
+
+
+def test_open_click_admin_and_report_in_chromium(live_server, settings, monkeypatch,
+                                                 sync_playwright, transactional_db):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made
+    # here between browser steps are plain synchronous ones, so allow them.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.LEADPIXEL = {**settings.LEADPIXEL, "BASE_URL": live_server.url}
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw-e2e-123")
+    message = Message.objects.create(recipient="browser@example.com", subject="Spring offer",
+                                     campaign="e2e")
+    landing = f"{live_server.url}/admin/login/?landed=1"
+    html = engines["django"].from_string(EMAIL).render({"message": message, "landing": landing})
+    assert "/t/o/" in html and "/t/c/" in html and "mailto:shop@example.com" in html
+    out = artifacts_dir()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            # Headless Chromium says "HeadlessChrome" in its user agent, which the
+            # classifier rightly calls a bot; a person's Chromium says "Chrome".
+            probe = browser.new_page()
+            agent = probe.evaluate("navigator.userAgent").replace("HeadlessChrome", "Chrome")
+            probe.close()
+            context = browser.new_context(user_agent=agent, viewport={"width": 1280,
+                                                                      "height": 900})
+            page = context.new_page()
+
+            # 1. The email: the browser fetches the pixel, then the reader clicks.
+            with page.expect_response(lambda r: "/t/o/" in r.url) as pixel:
+                page.set_content(html, wait_until="load")
+            assert pixel.value.status == 200
+            assert pixel.value.headers["content-type"] == "image/gif"
+            page.click("#offer")
+            page.wait_for_url("**/admin/login/**landed=1**")
+
+            # 2. The admin: log in, the message is listed as opened by a person.
+            page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", "pw-e2e-123")
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{live_server.url}/admin/")
+            page.goto(f"{live_server.url}/admin/django_leadpixel/message/?status=person")
+            row = page.locator("#result_list tbody tr", has_text="browser@example.com")
+            assert row.count() == 1
+            assert "Opened by a person" in row.inner_text()
+
+            # 3. Its change page: the timeline shows a person on this browser's device and OS.
+            row.locator("th a").click()
+            timeline = page.locator("table.lp-timeline")
+            timeline.wait_for()
+            text = timeline.inner_text()
+            assert "Person" in text
+            assert "desktop / Linux" in text, text  # Debian's chromium on x86_64 Linux
+            page.screenshot(path=str(out / "admin-message-timeline.png"), full_page=True)
+
+            # 4. The report page, with its server-side charts.
+            page.goto(f"{live_server.url}/admin/django_leadpixel/")
+            page.click("text=Campaign report")
+            page.wait_for_selector("svg.lp-chart")
+            page.select_option("#id_campaign", "e2e")
+            page.click("#lp-report-filters input[type=submit]")
+            page.wait_for_url("**campaign=e2e**")
+            summary = page.locator("#lp-summary").inner_text()
+            assert "100.0" in summary  # 1 of 1 opened by a person, and clicked
+            assert page.locator("svg.lp-chart").count() == 3
+            page.screenshot(path=str(out / "admin-report.png"), full_page=True)
+        finally:
+            browser.close()
+
+    opened = Open.objects.get(message=message)
+    clicked = Click.objects.get(message=message)
+    assert (opened.source, clicked.source) == ("human", "human")
+    assert opened.device_type == "desktop" and opened.os == "Linux"
+    assert clicked.url == landing
+    assert (out / "admin-report.png").stat().st_size > 10_000
