@@ -10,6 +10,7 @@ database fails, the event goes to the spool (one JSON line) instead, and
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import logging.handlers
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -136,29 +137,28 @@ def verdict_for(hit: Hit, facts: Facts = Facts()) -> Verdict:
     )
 
 
+ANONYMOUS_REASON = "Stored anonymously: no tracking consent."
+
+
+def stored_fields(hit: Hit, verdict: Verdict, consent: bool) -> dict[str, Any]:
+    """What is stored of ``hit``, with the privacy rules applied (no message yet)."""
+    fields = {"id": hit.id, "occurred_at": hit.occurred_at, "source": verdict.source,
+              "reason": verdict.reason[:255], "operator": verdict.operator,
+              "method": hit.method[:8]}
+    if consent:
+        fields.update(ip=anonymize_ip(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip,
+                      user_agent=hit.user_agent, anonymous=False)
+    else:
+        fields.update(ip=None, user_agent="", anonymous=True, reason=ANONYMOUS_REASON)
+    if hit.kind == "click":
+        fields.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
+    return fields
+
+
 def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click:
     """The row to store, with the privacy rules applied."""
     model = Open if hit.kind == "open" else Click
-    event = model(
-        id=hit.id,
-        message=message,
-        occurred_at=hit.occurred_at,
-        source=verdict.source,
-        reason=verdict.reason[:255],
-        operator=verdict.operator,
-        method=hit.method[:8],
-    )
-    if message.tracking_consent:
-        event.ip = anonymize_ip(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip
-        event.user_agent = hit.user_agent
-    else:
-        event.anonymous = True
-        event.reason = "Stored anonymously: no tracking consent."
-    if isinstance(event, Click):
-        event.url = hit.url
-        event.position = hit.position
-        event.honeypot = hit.honeypot
-    return event
+    return model(message=message, **stored_fields(hit, verdict, message.tracking_consent))
 
 
 def _mark_burst(event: Click) -> None:
@@ -191,8 +191,43 @@ def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=8)
+def _open_insert_plan(vendor: str, alias: str) -> tuple[str, list[Any], list[Any]]:
+    """The ``INSERT ... SELECT`` of an open, built once per database.
+
+    Returns (sql, the fields filled per request in order, the constant
+    parameters that follow them). The column list comes from the model, so it
+    follows migrations; enrichment columns are constants (their defaults).
+    """
+    conn = connections[alias]
+    quote = conn.ops.quote_name
+    dynamic = set(stored_fields(Hit(kind="open", message_id=uuid.UUID(int=0)),
+                                Verdict("unknown", ""), True))
+    columns, values, per_request, constants = [], [], [], []
+    for f in Open._meta.concrete_fields:
+        columns.append(quote(f.column))
+        if f.name == "message":
+            values.append("m.id")
+        elif f.name in CONSENT_FIELDS:
+            # Consent decides in SQL. The cast: PostgreSQL types a CASE of two
+            # untyped parameters as text.
+            values.append(conn.ops.unification_cast_sql(f)
+                          % "CASE WHEN m.tracking_consent THEN %s ELSE %s END")
+            per_request += [f, f]
+        elif f.name in dynamic:
+            values.append("%s")
+            per_request.append(f)
+        else:
+            values.append("%s")
+            constants.append(f.get_db_prep_save(f.get_default(), conn))
+    sql = (f"INSERT INTO {quote(Open._meta.db_table)} ({', '.join(columns)}) "
+           f"SELECT {', '.join(values)} FROM {quote(Message._meta.db_table)} m "
+           f"WHERE m.public_id = %s RETURNING message_id, anonymous")
+    return sql, per_request, constants
+
+
 # Fields whose stored value depends on the message's tracking consent.
-_CONSENT_FIELDS = ("ip", "user_agent", "anonymous", "reason")
+CONSENT_FIELDS = ("ip", "user_agent", "anonymous", "reason")
 
 
 def _insert_open(hit: Hit, verdict: Verdict) -> Open | None:
@@ -200,33 +235,22 @@ def _insert_open(hit: Hit, verdict: Verdict) -> Open | None:
 
     Opens need no history to be classified, so the message is read by the
     INSERT itself, with the tracking-consent rules applied in SQL; the pixel
-    then costs what a bare ORM insert costs. Returns None when the message is
-    gone. The column list comes from the model, so it follows migrations.
+    then costs about what a bare ORM insert costs. Returns None when the
+    message is gone.
     """
-    with_consent = build_event(hit, Message(tracking_consent=True), verdict)
-    without = build_event(hit, Message(tracking_consent=False), verdict)
-    table = connection.ops.quote_name(Message._meta.db_table)
-    columns, values, params = [], [], []
-    for f in Open._meta.concrete_fields:
-        columns.append(connection.ops.quote_name(f.column))
-        if f.name == "message":
-            values.append("m.id")
-        elif f.name in _CONSENT_FIELDS:
-            # The cast: PostgreSQL types a CASE of two untyped parameters as text.
-            case = "CASE WHEN m.tracking_consent THEN %s ELSE %s END"
-            values.append(connection.ops.unification_cast_sql(f) % case)
-            params += [f.get_db_prep_save(getattr(e, f.attname), connection)
-                       for e in (with_consent, without)]
-        else:
-            values.append("%s")
-            params.append(f.get_db_prep_save(getattr(with_consent, f.attname), connection))
-    public_id = Message._meta.get_field("public_id")
-    sql = (f"INSERT INTO {connection.ops.quote_name(Open._meta.db_table)} ({', '.join(columns)}) "
-           f"SELECT {', '.join(values)} FROM {table} m WHERE m.public_id = %s "
-           f"RETURNING message_id, anonymous")
-    params.append(public_id.get_db_prep_value(hit.message_id, connection))
+    conn = transaction.get_connection()
+    sql, per_request, constants = _open_insert_plan(conn.vendor, conn.alias)
+    values = (stored_fields(hit, verdict, True), stored_fields(hit, verdict, False))
+    params, seen = [], set()
+    for f in per_request:
+        # A consent field appears twice: first the value with consent, then without.
+        which = 1 if f.name in seen else 0
+        seen.add(f.name)
+        params.append(f.get_db_prep_save(values[which][f.name], conn))
+    params += constants
+    params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
     try:
-        with _savepoint_if_needed(), connection.cursor() as cursor:
+        with _savepoint_if_needed(conn), conn.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
     except IntegrityError:
@@ -235,17 +259,16 @@ def _insert_open(hit: Hit, verdict: Verdict) -> Open | None:
         raise
     if row is None:
         return None
-    event = without if row[1] else with_consent
-    event.message_id = row[0]
+    event = Open(message_id=row[0], **values[1 if row[1] else 0])
     event._state.adding = False
     transaction.on_commit(lambda: _enqueue_enrichment(event))
     return event
 
 
-def _savepoint_if_needed():
+def _savepoint_if_needed(conn=None):
     # Inside the project's own transaction (ATOMIC_REQUESTS) a savepoint keeps a
     # duplicate id from breaking it; in autocommit one statement is atomic alone.
-    if transaction.get_connection().in_atomic_block:
+    if (conn or transaction.get_connection()).in_atomic_block:
         return transaction.atomic()
     return contextlib.nullcontext()
 
@@ -275,7 +298,7 @@ def record(hit: Hit, request=None) -> Open | Click | None:
         if buffer.push(hit, verdict_for(hit)):
             return None
     try:
-        if hit.kind == "open" and connection.features.can_return_columns_from_insert:
+        if hit.kind == "open" and transaction.get_connection().features.can_return_columns_from_insert:
             event = _insert_open(hit, verdict_for(hit))
             if event is not None:
                 _send_signal(event, request)
