@@ -169,6 +169,22 @@ def make_shim() -> Path | None:
     return shim
 
 
+DRAIN_LOOP = """
+import time, django
+django.setup()
+from django_leadpixel.tasks import ingest
+while True:  # what Celery beat + a worker do with the "ingest" task, here every 0.2 s
+    ingest()
+    time.sleep(0.2)
+"""
+
+
+def start_drainer(env: dict) -> subprocess.Popen:
+    """With --ingest redis: one process moving the Redis buffer into PostgreSQL."""
+    return subprocess.Popen([sys.executable, "-c", DRAIN_LOOP], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def ensure_database(name: str) -> None:
     import psycopg
 
@@ -377,6 +393,7 @@ def main() -> int:
     targets = prepare_messages()
     flush_redis_db()
     proc, port, logfile = start_gunicorn(args, env)
+    drainer = start_drainer(env) if args.ingest == "redis" else None
     base = f"http://127.0.0.1:{port}"
     log(f"gunicorn pid {proc.pid} on {base}, {args.workers} sync workers; "
         f"enrich={args.enrich} ingest={args.ingest or 'sync'}; log {logfile}")
@@ -418,6 +435,8 @@ def main() -> int:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if drainer is not None:
+            drainer.kill()
         if args.enrich == "broker":
             flush_redis_db()
 

@@ -5,6 +5,8 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -203,3 +205,23 @@ def test_click_burst_is_found_again_by_reclassify(message):
     jobs.reclassify()
     assert set(Click.objects.values_list("source", flat=True)) == {"scanner"}
     assert len(clicks) == 4
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3000), st.integers(0, 4)),
+                max_size=40))
+def test_burst_counts_match_a_plain_count(rows):
+    from types import SimpleNamespace
+
+    from django_leadpixel.recording import BURST_WINDOW, burst_counts
+
+    base = timezone.now()
+    clicks = sorted(
+        (SimpleNamespace(pk=i, message_id=m, occurred_at=base + timedelta(milliseconds=ms),
+                         position=p) for i, (m, ms, p) in enumerate(rows)),
+        key=lambda c: (c.message_id, c.occurred_at))
+    expected = {
+        c.pk: len({o.position for o in clicks if o.message_id == c.message_id
+                   and abs(o.occurred_at - c.occurred_at) <= BURST_WINDOW} - {c.position})
+        for c in clicks
+    }
+    assert burst_counts(clicks, BURST_WINDOW) == expected
