@@ -21,6 +21,8 @@ from .recording import Hit, SpoolLineError, dumps, from_line, store_many, to_lin
 
 logger = logging.getLogger("django_leadpixel")
 
+LOCK_SECONDS = 30
+
 _clients: dict[tuple[str, float], object] = {}
 
 
@@ -56,7 +58,9 @@ def drain(batch_size: int | None = None, max_batches: int | None = None) -> Coun
     size = batch_size or max(app_settings.BATCH_SIZE, 1000)
     redis = client()
     key = app_settings.INGEST_KEY
-    lock = redis.lock(f"{key}:lock", timeout=300, blocking=False)
+    # A short lease, renewed after every batch: a drainer killed mid-batch
+    # holds the others off for LOCK_SECONDS at most.
+    lock = redis.lock(f"{key}:lock", timeout=LOCK_SECONDS, blocking=False)
     if not lock.acquire():
         return counts  # another worker is draining
     try:
@@ -77,6 +81,7 @@ def drain(batch_size: int | None = None, max_batches: int | None = None) -> Coun
             # Only now, with the batch committed, take it off the list.
             redis.ltrim(key, len(raw), -1)
             batches += 1
+            lock.reacquire()
     finally:
         try:
             lock.release()

@@ -118,3 +118,15 @@ def test_redis_down_falls_back_to_the_direct_write(client):
 def test_ingest_settings_are_checked():
     with override_settings(LEADPIXEL={"BASE_URL": "https://m.example", "INGEST": "kafka"}):
         assert [e.id for e in check_settings()] == ["leadpixel.E008"]
+
+
+def test_one_drainer_at_a_time_and_a_dead_ones_lease_is_short(client, buffered):
+    redis, key = buffered
+    message = make_message()
+    pixel(client, message)
+    held = redis.lock(f"{key}:lock", timeout=buffer.LOCK_SECONDS)
+    assert held.acquire(blocking=False)
+    assert buffer.drain() == {} and redis.llen(key) == 1
+    assert 0 < redis.pttl(f"{key}:lock") <= buffer.LOCK_SECONDS * 1000
+    held.release()
+    assert buffer.drain()["stored"] == 1
