@@ -21,7 +21,6 @@ node reads, same order of magnitude) and decode larger records (more names).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import random
 import statistics
 import sys
@@ -44,11 +43,10 @@ settings.configure(
 )
 
 import maxminddb  # noqa: E402
+from ua_mix import USER_AGENTS, make_ips  # noqa: E402
 from ua_parser import user_agent_parser  # noqa: E402
 
 from django_leadpixel import enrichment  # noqa: E402
-
-from ua_mix import USER_AGENTS, make_ips  # noqa: E402
 
 
 def clear_caches() -> None:

@@ -350,7 +350,7 @@ def start_gunicorn(args, env) -> tuple[subprocess.Popen, int, Path]:
         wait_for_port(port)
     except RuntimeError:
         proc.kill()
-        raise RuntimeError(logfile.read_text())
+        raise RuntimeError(logfile.read_text()) from None
     return proc, port, logfile
 
 

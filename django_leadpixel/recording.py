@@ -543,7 +543,7 @@ def _judge_clicks(
     together = sorted([*stored, *rows], key=lambda c: (c.message_id, c.occurred_at))
     others = burst_counts(together, BURST_WINDOW)
     bursts = []
-    for (hit, _, message), row in zip(clicks, rows):
+    for (hit, _, message), row in zip(clicks, rows, strict=True):
         facts = Facts(seconds_since_sent=(hit.occurred_at - message.sent_at).total_seconds(),
                       burst=others[row.pk])
         verdict = verdict_for(hit, facts)

@@ -45,6 +45,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def redis_up() -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", 6379)) == 0
+
+
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,7 +79,7 @@ class ExampleServer:
             wait_for_port(self.port)
         except RuntimeError:
             self.stop()
-            raise RuntimeError(self.log.read_text())
+            raise RuntimeError(self.log.read_text()) from None
 
     def stop(self) -> None:
         self.proc.terminate()

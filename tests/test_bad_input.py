@@ -29,13 +29,14 @@ from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from django.utils.encoding import iri_to_uri
-from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
 
 from django_leadpixel import tokens
 from django_leadpixel.models import Click, Open
 from django_leadpixel.views import PIXEL_GIF
 
-from .conftest import CHROME, ON_POSTGRES
+from .conftest import CHROME
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,5 @@
 """Buffered ingestion through a real Redis (skipped with the reason when Redis is absent)."""
 
-import socket
 import uuid
 
 import pytest
@@ -13,15 +12,9 @@ from django_leadpixel.recording import from_line, store_many
 from django_leadpixel.signals import open_recorded
 from django_leadpixel.views import PIXEL_GIF
 
-from .conftest import CHROME, GMAIL_PROXY, IN_CI, free_port, make_message
+from .conftest import CHROME, GMAIL_PROXY, IN_CI, free_port, make_message, redis_up
 
 pytestmark = pytest.mark.django_db
-
-
-def redis_up() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", 6379)) == 0
 
 
 @pytest.fixture

@@ -64,4 +64,4 @@ def test_settings_object_follows_override_settings():
         assert app_settings.RETENTION_DAYS == 9
     assert app_settings.RETENTION_DAYS is None
     with pytest.raises(AttributeError):
-        app_settings.NOPE
+        app_settings.NOPE  # noqa: B018

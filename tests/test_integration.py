@@ -4,7 +4,6 @@ Run with LEADPIXEL_TEST_DB=postgres and Redis on 127.0.0.1:6379. Skipped with
 the reason when those are absent, and required when CI=true.
 """
 
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,21 @@ from django_leadpixel import tasks, tokens
 from django_leadpixel.models import Open
 
 from . import celery_app
-from .conftest import CHROME, GMAIL_PROXY, IN_CI, ON_POSTGRES, ROOT, free_port, make_message
+from .conftest import (
+    CHROME,
+    GMAIL_PROXY,
+    IN_CI,
+    ON_POSTGRES,
+    ROOT,
+    free_port,
+    make_message,
+    redis_up,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 REDIS_DB = 11
 GEOIP_CITY = Path(__file__).parent / "fixtures" / "geoip" / "Test-City.mmdb"
-
-
-def redis_up() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", 6379)) == 0
 
 
 @pytest.fixture

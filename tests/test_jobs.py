@@ -5,12 +5,12 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from django_leadpixel import jobs
 from django_leadpixel.classify import classify
@@ -121,8 +121,8 @@ def test_enrich_command_all_and_since(message):
     out = StringIO()
     call_command("leadpixel_enrich", "--no-progress", stdout=out)
     assert "enriched 2 events" in out.getvalue()
-    call_command("leadpixel_enrich", "--all", "--since", (timezone.now() - timedelta(days=1)).date().isoformat(),
-                 "--no-progress", stdout=out)
+    since = (timezone.now() - timedelta(days=1)).date().isoformat()
+    call_command("leadpixel_enrich", "--all", "--since", since, "--no-progress", stdout=out)
     assert "enriched 1 events" in out.getvalue()
     old.refresh_from_db(), new.refresh_from_db()
     assert new.enriched_at > old.enriched_at
