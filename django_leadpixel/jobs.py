@@ -28,6 +28,8 @@ KINDS = {"open": Open, "click": Click}
 PLACE_FIELDS = ("country", "region", "city", "latitude", "longitude", "accuracy_radius",
                 "asn", "as_org")
 DEVICE_FIELDS = ("device_type", "os", "os_version", "browser", "browser_version", "mail_client")
+# What enrichment_for reads of a row: the sweep loads nothing else.
+READ_FIELDS = ("id", "source", "anonymous", "ip", "user_agent")
 ENRICHED_FIELDS = ("enriched_at", "masked", "geo_status", *PLACE_FIELDS, *DEVICE_FIELDS)
 
 
@@ -79,38 +81,36 @@ def _write(model: type[Open] | type[Click], rows: list[Open | Click], *, only_ne
 
 
 def _write_values(model, rows: list, now: datetime, *, only_new: bool) -> int:
-    """PostgreSQL: the whole batch in one ``UPDATE ... FROM (VALUES ...)``.
+    """PostgreSQL: the whole batch in one ``UPDATE ... FROM unnest(arrays)``.
 
     People's rows rarely share a place and a device, so grouping still leaves
-    about one statement per row; one statement per 1,000 rows is what makes
-    the sweep keep up. Every value is cast to its column's type.
+    about one statement per row; one statement per batch, with one array
+    parameter per column, is what lets the sweep keep up.
     """
     fields = [model._meta.pk, *(model._meta.get_field(name) for name in ENRICHED_FIELDS)]
     names = [connection.ops.quote_name(f.column) for f in fields]
-    row_sql = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
+    columns: list[list[Any]] = [[] for _ in fields]
+    for row in rows:
+        values = enrichment_for(row, now)
+        columns[0].append(fields[0].get_db_prep_value(row.pk, connection))
+        for i, f in enumerate(fields[1:], 1):
+            columns[i].append(f.get_db_prep_save(values[f.name], connection))
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
     guard = f" AND t.{names[1]} IS NULL" if only_new else ""  # names[1] is enriched_at
-    written = 0
-    for start in range(0, len(rows), 1000):  # stay far below the 65,535 parameter limit
-        chunk = rows[start:start + 1000]
-        params: list[Any] = []
-        for row in chunk:
-            values = enrichment_for(row, now)
-            params.append(fields[0].get_db_prep_value(row.pk, connection))
-            params += [f.get_db_prep_save(values[f.name], connection) for f in fields[1:]]
-        sql = (f"UPDATE {connection.ops.quote_name(model._meta.db_table)} AS t SET "
-               + ", ".join(f"{n} = v.{n}" for n in names[1:])
-               + f" FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({', '.join(names)})"
-               + f" WHERE t.{names[0]} = v.{names[0]}{guard}")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            written += cursor.rowcount
-    return written
+    sql = (f"UPDATE {connection.ops.quote_name(model._meta.db_table)} AS t SET "
+           + ", ".join(f"{n} = v.{n}" for n in names[1:])
+           + f" FROM unnest({arrays}) AS v({', '.join(names)})"
+           + f" WHERE t.{names[0]} = v.{names[0]}{guard}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, columns)
+        return cursor.rowcount
 
 
 def enrich_many(kind: str, event_ids: list[str]) -> int:
     """Enrich the listed events that are not enriched yet. Returns rows written."""
     model = KINDS[kind]
-    rows = list(model.objects.filter(pk__in=event_ids, enriched_at__isnull=True).order_by())
+    rows = list(model.objects.filter(pk__in=event_ids, enriched_at__isnull=True)
+                .order_by().only(*READ_FIELDS))
     return _write(model, rows, only_new=True)
 
 
@@ -124,7 +124,7 @@ def _locked_batch(queryset: QuerySet, size: int) -> list[Model]:
     # sweeping at once share the work instead of waiting on each other.
     if connection.features.has_select_for_update_skip_locked:
         queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-    return list(queryset[:size])
+    return list(queryset.only(*READ_FIELDS)[:size])
 
 
 def enrich_batches(
