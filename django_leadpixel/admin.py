@@ -154,8 +154,9 @@ class ProbingDatesMixin:
 
 
 class FastChangeList(ChangeList):
-    def get_queryset(self, request, exclude_parameters=None):
-        queryset = super().get_queryset(request, exclude_parameters)
+    def get_queryset(self, request, *args, **kwargs):
+        # *args: Django 5.0 added exclude_parameters; 4.2 has none.
+        queryset = super().get_queryset(request, *args, **kwargs)
         # The date hierarchy tag calls cl.queryset.datetimes(); give that queryset
         # the probing version (the class is kept by every later clone).
         base = type(queryset)
