@@ -314,8 +314,13 @@ def _enqueue_enrichment(event: Open | Click) -> None:
 
 
 def _send_signal(event: Open | Click, request) -> None:
+    # send_robust: a receiver's bug must not turn a stored event into a 500
+    # (or, for the pixel, into a broken image). It is logged instead.
     signal = signals.open_recorded if isinstance(event, Open) else signals.click_recorded
-    signal.send(sender=type(event), event=event, request=request)
+    for receiver, result in signal.send_robust(sender=type(event), event=event, request=request):
+        if isinstance(result, Exception):
+            logger.error("leadpixel: %s receiver %r failed", type(event).__name__, receiver,
+                         exc_info=result)
 
 
 def record(hit: Hit, request=None) -> Open | Click | None:
@@ -333,15 +338,14 @@ def record(hit: Hit, request=None) -> Open | Click | None:
     try:
         if hit.kind == "open" and transaction.get_connection().features.can_return_columns_from_insert:
             event = _insert_open(hit, verdict_for(hit))
-            if event is not None:
-                _send_signal(event, request)
-            return event
-        message = message_for(hit)
-        if message is None:
-            return None
-        facts = history_facts(hit, message)
-        event = build_event(hit, message, verdict_for(hit, facts))
-        stored = _store(event, facts)
+            stored = event is not None
+        else:
+            message = message_for(hit)
+            if message is None:
+                return None
+            facts = history_facts(hit, message)
+            event = build_event(hit, message, verdict_for(hit, facts))
+            stored = _store(event, facts)
     except Exception as exc:  # noqa: BLE001 - nothing lost, whatever failed
         logger.exception("leadpixel: could not store %s %s, spooled", hit.kind, hit.id)
         spool(hit, _verdict_or_unknown(hit, exc))

@@ -9,7 +9,8 @@
     ``request`` the ``HttpRequest``, or None when replayed from the spool.
 
 ``sender`` is the model class. Receivers run inside the request: keep them
-fast, and hand slow work to Celery.
+fast, and hand slow work to Celery. A receiver that raises is logged (logger
+``django_leadpixel``) and never breaks the pixel or the redirect.
 """
 
 from django.dispatch import Signal

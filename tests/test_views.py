@@ -197,3 +197,18 @@ def test_the_pixel_is_one_statement_and_a_click_two(client, django_assert_num_qu
     with django_assert_num_queries(2):
         assert client.get(click_path(message), HTTP_USER_AGENT=CHROME).status_code == 302
     assert Open.objects.count() == 1 and Click.objects.count() == 1
+
+
+def test_a_failing_signal_receiver_breaks_nothing(client, message):
+    def broken(**kwargs):
+        raise RuntimeError("an integrator's receiver failed")
+
+    open_recorded.connect(broken, weak=False, dispatch_uid="broken-open")
+    click_recorded.connect(broken, weak=False, dispatch_uid="broken-click")
+    try:
+        assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+        assert client.get(click_path(message), HTTP_USER_AGENT=CHROME).status_code == 302
+    finally:
+        open_recorded.disconnect(dispatch_uid="broken-open")
+        click_recorded.disconnect(dispatch_uid="broken-click")
+    assert Open.objects.count() == 1 and Click.objects.count() == 1
