@@ -47,7 +47,9 @@ class Command(BaseCommand):
     help = "Migrate, create an admin login, send sample hits, and serve the example site."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--addrport", default="127.0.0.1:8000",
+                            help="Where to serve. Emails link to LEADPIXEL_BASE_URL (environment, "
+                                 "default http://127.0.0.1:8000): set it to match.")
         parser.add_argument("--no-serve", action="store_true", help="Set up and exit.")
 
     def handle(self, *args, addrport: str, no_serve: bool, **options):
