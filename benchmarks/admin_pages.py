@@ -20,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +28,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 os.environ.setdefault("LEADPIXEL_DB", "postgres")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("PGDATABASE", "lp_bench")
+
+from timing import time_page  # noqa: E402  (benchmarks/timing.py)
 
 TARGET_MS = 500
 
@@ -84,25 +85,9 @@ def measure(rounds: int) -> dict:
                "messages": Message.objects.count(), "opens": Open.objects.count(),
                "clicks": Click.objects.count(), "pages": {}}
     for name, url in pages():
-        for _ in range(2):
-            assert client.get(url).status_code == 200, url
-        times = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        queries: list[str] = []
-
-        def count(run, sql, *args, _seen=queries):
-            _seen.append(sql)
-            return run(sql, *args)
-
-        # An execute wrapper counts every query, whatever resets the debug log.
-        with connection.execute_wrapper(count):
-            client.get(url)
+        times, queries = time_page(client, url, rounds)
         results["pages"][name] = {"median_ms": round(statistics.median(times), 1),
-                                  "max_ms": round(max(times), 1), "queries": len(queries)}
+                                  "max_ms": round(max(times), 1), "queries": queries}
     return results
 
 

@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +30,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 os.environ.setdefault("LEADPIXEL_DB", "postgres")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("PGDATABASE", "lp_bench")
+
+from timing import time_page  # noqa: E402  (benchmarks/timing.py)
 
 API = "/api/leadpixel/"
 
@@ -87,26 +88,10 @@ def measure(rounds: int, depth: int) -> None:
           f"{Open.objects.count()} opens, {Click.objects.count()} clicks; {rounds} rounds")
     print(f"{'endpoint':28} {'median ms':>10} {'max ms':>8} {'req/s':>7} {'queries':>8}")
     for name, url in urls(client, depth):
-        for _ in range(2):
-            response = client.get(url)
-            assert response.status_code == 200, (url, response.content[:300])
-        times = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        queries: list[str] = []
-
-        def count(run, sql, *args, queries=queries):
-            queries.append(sql)
-            return run(sql, *args)
-
-        with connection.execute_wrapper(count):
-            client.get(url)
+        times, queries = time_page(client, url, rounds)
         median = statistics.median(times)
         print(f"{name:28} {median:>10.1f} {max(times):>8.1f} {1000 / median:>7.0f} "
-              f"{len(queries):>8}")
+              f"{queries:>8}")
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ classifications per second on the UA+IP path (single process).
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from collections import Counter
@@ -17,31 +16,12 @@ sys.path.insert(0, str(ROOT))
 
 from django_leadpixel.classify import SOURCES, _parsed, _profile, classify  # noqa: E402
 from django_leadpixel.ranges import default_table  # noqa: E402
-
-CORPUS = ROOT / "tests" / "classify_corpus.csv"
-
-
-def load() -> list[dict[str, str]]:
-    with CORPUS.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def run(row: dict[str, str]) -> str:
-    secs = row["seconds_since_sent"]
-    return classify(
-        ip=row["ip"] or None,
-        user_agent=row["user_agent"],
-        kind=row["kind"],
-        method=row["method"] or "GET",
-        seconds_since_sent=float(secs) if secs else None,
-        burst=int(row["burst"] or 0),
-        honeypot=row["honeypot"] == "1",
-    ).source
+from tests.corpus import CORPUS, load_corpus, run_row  # noqa: E402
 
 
 def report(rows: list[dict[str, str]]) -> None:
     values = [v for v, _ in SOURCES]
-    pairs = [(row["expected"], run(row)) for row in rows]
+    pairs = [(row["expected"], run_row(row).source) for row in rows]
     matrix = Counter(pairs)
     width = max(len(v) for v in values) + 1
     print(f"Corpus: {len(rows)} rows ({CORPUS.relative_to(ROOT)})\n")
@@ -114,6 +94,6 @@ def throughput(rows: list[dict[str, str]]) -> None:
 
 
 if __name__ == "__main__":
-    rows = load()
+    rows = load_corpus()
     report(rows)
     throughput(rows)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +18,8 @@ from django_leadpixel.classify import (
 )
 from django_leadpixel.ranges import RangeTable, default_table
 
-CORPUS = Path(__file__).parent / "classify_corpus.csv"
+from .corpus import load_corpus, run_row
+
 VALUES = [value for value, _ in SOURCES]
 HUMAN_CRITICAL_GROUPS = {
     "desktop_browser",
@@ -50,24 +49,6 @@ OUTLOOK = (
 RELAY_IP = "172.225.5.1"
 EOP_IP = "40.107.22.5"
 HOME_IP = "192.0.2.10"
-
-
-def load_corpus() -> list[dict[str, str]]:
-    with CORPUS.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def run_row(row: dict[str, str]) -> Verdict:
-    secs = row["seconds_since_sent"]
-    return classify(
-        ip=row["ip"] or None,
-        user_agent=row["user_agent"],
-        kind=row["kind"],
-        method=row["method"] or "GET",
-        seconds_since_sent=float(secs) if secs else None,
-        burst=int(row["burst"] or 0),
-        honeypot=row["honeypot"] == "1",
-    )
 
 
 ROWS = load_corpus()
