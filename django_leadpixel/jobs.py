@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from . import enrichment
+from . import enrichment, rollup
 from .classify import MACHINE_FOR_READER, MACHINE_NO_READER
 from .conf import app_settings
 from .enrichment import GeoStatus
@@ -29,7 +29,7 @@ PLACE_FIELDS = ("country", "region", "city", "latitude", "longitude", "accuracy_
                 "asn", "as_org")
 DEVICE_FIELDS = ("device_type", "os", "os_version", "browser", "browser_version", "mail_client")
 # What enrichment_for reads of a row: the sweep loads nothing else.
-READ_FIELDS = ("id", "source", "anonymous", "ip", "user_agent")
+READ_FIELDS = ("id", "message_id", "source", "anonymous", "ip", "user_agent")
 ENRICHED_FIELDS = ("enriched_at", "masked", "geo_status", *PLACE_FIELDS, *DEVICE_FIELDS)
 
 
@@ -71,6 +71,7 @@ def _write(model: type[Open] | type[Click], rows: list[Open | Click], *, only_ne
     delivery, or two workers racing on a row, change nothing.
     """
     now = timezone.now()
+    rollup.mark_messages_after_commit(row.message_id for row in rows)
     if connection.vendor == "postgresql":
         return _write_values(model, rows, now, only_new=only_new)
     groups: dict[tuple, list[Any]] = defaultdict(list)
@@ -190,7 +191,9 @@ def _delete_messages(queryset: QuerySet, batch_size: int | None) -> int:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:size])
         if not ids:
             return deleted
+        keys = rollup.keys_of_messages(ids)
         with transaction.atomic():
+            transaction.on_commit(lambda keys=keys: rollup.mark(keys))
             for model in EVENT_MODELS:
                 model.objects.filter(message_id__in=ids).delete()
             Message.objects.filter(pk__in=ids).delete()
@@ -261,6 +264,7 @@ def reclassify(
                     changed.append(event)
             if changed:
                 model.objects.bulk_update(changed, ["source", "reason", "operator", "enriched_at"])
+                rollup.mark_messages_after_commit(event.message_id for event in changed)
             totals["seen"] += len(rows)
             totals["changed"] += len(changed)
             if progress:

@@ -230,3 +230,50 @@ class Click(Event):
 
     def __str__(self) -> str:
         return f"click of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ReportCell(models.Model):
+    """The report figures of one campaign's messages sent on one day (``rollup.py``).
+
+    ``data`` is ``reports.partial`` of those messages. ``sent`` and
+    ``id_sum`` (the sum of their ids) tell whether the cell still holds the
+    same messages: one created, deleted or moved to another campaign or day
+    changes them. Days are in the default time zone (``settings.TIME_ZONE``).
+    """
+
+    campaign = models.CharField(_("campaign"), max_length=200, blank=True)
+    day = models.DateField(_("sending day"))
+    sent = models.PositiveIntegerField(_("sent"))
+    id_sum = models.DecimalField(_("sum of message ids"), max_digits=30, decimal_places=0)
+    data = models.JSONField(_("figures"))
+    built_at = models.DateTimeField(_("built at"))
+
+    class Meta:
+        verbose_name = _("report cell")
+        verbose_name_plural = _("report cells")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day"], name="leadpixel_cell_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign or '-'} {self.day}"
+
+
+class ReportDirty(models.Model):
+    """A cell whose events changed since it was built: appended by writers, never updated.
+
+    Insert-only, so writers never wait on each other or on the rebuild; the
+    rebuild deletes the markers it has dealt with.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.CharField(_("campaign"), max_length=200, blank=True)
+    day = models.DateField(_("sending day"))
+
+    class Meta:
+        verbose_name = _("stale report cell")
+        verbose_name_plural = _("stale report cells")
+        indexes = [models.Index(fields=["campaign", "day"], name="leadpixel_dirty_cell")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign or '-'} {self.day}"

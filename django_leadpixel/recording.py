@@ -25,7 +25,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connections, tra
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import signals
+from . import rollup, signals
 from .classify import BURST_MIN_OTHERS, SOURCES, Verdict, classify, needs_network_fact
 from .conf import app_settings
 from .enrichment import anonymize_ip
@@ -190,6 +190,8 @@ def _mark_burst(event: Click) -> None:
     ).exclude(pk=event.pk).update(
         source="scanner",
         reason="Several links of this message clicked within a second (link scanner burst).",
+        # A scanner has no reader's place or device: enrich again (masked).
+        enriched_at=None,
     )
 
 
@@ -511,6 +513,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     for event in bursts:
         if event in events:
             _mark_burst(event)
+    rollup.mark_messages_after_commit(event.message_id for event in events)
     for event in events:
         _send_signal(event, None)
     counts["stored"] += len(events)

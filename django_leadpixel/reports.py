@@ -115,6 +115,7 @@ def _message_figures(messages: QuerySet, opens: QuerySet, clicks: QuerySet) -> d
 
 
 PEOPLE_FIELDS = ("country", "device_type", "os", "mail_client")
+FIGURES = ("sent", "opened_by_person", "opened_any", "clicked_by_person", "clicked_any")
 
 
 def _by_day_and_source(events: QuerySet) -> list[dict[str, Any]]:
@@ -144,79 +145,138 @@ def _top(counter: Counter, n: int = TOP_N) -> list[tuple[Any, int]]:
     return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
+def _add(into: dict[str, Any], key: str, n: int) -> None:
+    into[key] = into.get(key, 0) + n
+
+
+def partial(messages: QuerySet, *, filtered: bool = True,
+            top_links: int | None = None) -> dict[str, Any]:
+    """The additive figures of ``messages``: counts, and counters keyed by strings.
+
+    Additive: the partial of disjoint sets of messages is the sum of their
+    partials (:func:`merge`), which is what lets ``rollup`` keep one per
+    campaign and sending day; flat string-keyed counters keep thousands of
+    them quick to load. Keys: ``daily`` "day|kind|source", ``devices``
+    "device type|OS", ``links`` "position|url" (to [clicks, by people]).
+    :func:`finalize` turns a partial into the report. ``top_links`` keeps
+    only the most clicked links (exact only for a whole selection).
+    """
+    opens = _events(Open, messages, filtered)
+    clicks = _events(Click, messages, filtered)
+    out: dict[str, Any] = _message_figures(messages, opens, clicks)
+    daily: dict[str, int] = {}
+    countries: dict[str, int] = {}
+    devices: dict[str, int] = {}
+    mail_clients: dict[str, int] = {}
+    for kind, events in (("opens", opens), ("clicks", clicks)):
+        for row in _by_day_and_source(events):
+            _add(daily, f"{row['day'].isoformat()}|{kind}|{row['source']}", row["n"])
+        for row in _people_groups(events):
+            if row["country"]:
+                _add(countries, row["country"], row["n"])
+            if row["device_type"] or row["os"]:
+                _add(devices, f"{row['device_type']}|{row['os']}", row["n"])
+            if row["mail_client"]:
+                _add(mail_clients, row["mail_client"], row["n"])
+    links = (clicks.values("url", "position")
+             .annotate(clicks=Count("pk"), human_clicks=Count("pk", filter=Q(source="human")))
+             .order_by("-clicks", "position", "url"))
+    if top_links is not None:
+        links = links[:top_links]
+    out.update(daily=daily, countries=countries, devices=devices, mail_clients=mail_clients,
+               links={f"{r['position']}|{r['url']}": [r["clicks"], r["human_clicks"]]
+                      for r in links})
+    return out
+
+
+COUNTERS = ("daily", "countries", "devices", "mail_clients")
+
+
+def merge(partials: list[dict[str, Any]]) -> dict[str, Any]:
+    """One partial for the union of the (disjoint) message sets of ``partials``."""
+    out: dict[str, Any] = {**dict.fromkeys(FIGURES, 0), **{key: Counter() for key in COUNTERS},
+                           "links": {}}
+    for part in partials:
+        for key in FIGURES:
+            out[key] += part[key]
+        for key in COUNTERS:
+            out[key].update(part[key])
+        links = out["links"]
+        for key, (n, human) in part["links"].items():
+            figures = links.get(key)
+            links[key] = [n, human] if figures is None else [figures[0] + n, figures[1] + human]
+    return out
+
+
+def live_partial(*, campaign: str | None = None, start: datetime.date | None = None,
+                 end: datetime.date | None = None) -> dict[str, Any]:
+    """:func:`partial` of the selection, computed from the event tables."""
+    messages = select_messages(campaign=campaign, start=start, end=end)
+    filtered = campaign is not None or start is not None or end is not None
+    return partial(messages, filtered=filtered, top_links=TOP_LINKS)
+
+
 def campaign_report(*, campaign: str | None = None, start: datetime.date | None = None,
                     end: datetime.date | None = None) -> dict:
     """The figures of one campaign (or all) over a range of sending days.
 
     Messages are selected by the day they were sent (inclusive bounds, either
     may be None) and by exact campaign; the events counted are those of the
-    selected messages, whenever they happened. JSON-serialisable.
+    selected messages, whenever they happened. JSON-serialisable. The figures
+    come from the rollup where it is current and from the events where it is
+    not (``rollup.report_partial``): they are exact either way.
     """
-    messages = select_messages(campaign=campaign, start=start, end=end)
-    filtered = campaign is not None or start is not None or end is not None
-    opens = _events(Open, messages, filtered)
-    clicks = _events(Click, messages, filtered)
+    from .rollup import report_partial
 
-    figures = _message_figures(messages, opens, clicks)
+    part, _how = report_partial(campaign=campaign, start=start, end=end)
+    return finalize(part, campaign=campaign, start=start, end=end)
 
+
+def finalize(part: dict[str, Any], *, campaign: str | None = None,
+             start: datetime.date | None = None, end: datetime.date | None = None) -> dict:
+    """The report (rates, per-source totals, daily series, top lists) of a partial."""
     opens_by_source = dict.fromkeys(SOURCE_KEYS, 0)
     clicks_by_source = dict.fromkeys(SOURCE_KEYS, 0)
-    daily: dict[datetime.date, dict[str, dict[str, int]]] = defaultdict(
+    totals = {"opens": opens_by_source, "clicks": clicks_by_source}
+    daily: dict[str, dict[str, dict[str, int]]] = defaultdict(
         lambda: {"opens": dict.fromkeys(SOURCE_KEYS, 0), "clicks": dict.fromkeys(SOURCE_KEYS, 0)}
     )
-    countries: Counter = Counter()
-    devices: Counter = Counter()
-    mail_clients: Counter = Counter()
-    for kind, totals, events in (("opens", opens_by_source, opens),
-                                 ("clicks", clicks_by_source, clicks)):
-        for row in _by_day_and_source(events):
-            source = row["source"] if row["source"] in totals else "unknown"
-            totals[source] += row["n"]
-            daily[row["day"]][kind][source] += row["n"]
-        for row in _people_groups(events):
-            if row["country"]:
-                countries[row["country"]] += row["n"]
-            if row["device_type"] or row["os"]:
-                devices[(row["device_type"], row["os"])] += row["n"]
-            if row["mail_client"]:
-                mail_clients[row["mail_client"]] += row["n"]
+    for key, n in part["daily"].items():
+        day, kind, source = key.split("|")
+        source = source if source in opens_by_source else "unknown"
+        totals[kind][source] += n
+        daily[day][kind][source] += n
+    countries = Counter(part["countries"])
+    devices = Counter({tuple(key.split("|", 1)): n for key, n in part["devices"].items()})
+    mail_clients = Counter(part["mail_clients"])
+    links = [((int(position), url), figures) for position, url, figures
+             in ((*key.split("|", 1), figures) for key, figures in part["links"].items())]
+    top_links = sorted(links, key=lambda kv: (-kv[1][0], kv[0]))[:TOP_LINKS]
 
     all_opens = sum(opens_by_source.values())
-
-    links = (
-        clicks.values("url", "position")
-        .annotate(clicks=Count("pk"), human_clicks=Count("pk", filter=Q(source="human")))
-        .order_by("-clicks", "position", "url")[:TOP_LINKS]
-    )
-
-    sent = figures["sent"]
+    sent = part["sent"]
     return {
         "filters": {
             "campaign": campaign,
             "start": start.isoformat() if start else None,
             "end": end.isoformat() if end else None,
         },
-        **figures,
-        "open_rate_people": _rate(figures["opened_by_person"], sent),
-        "open_rate_all": _rate(figures["opened_any"], sent),
-        "click_rate": _rate(figures["clicked_by_person"], sent),
-        "click_to_open": _rate(figures["clicked_by_person"], figures["opened_by_person"]),
+        **{key: part[key] for key in FIGURES},
+        "open_rate_people": _rate(part["opened_by_person"], sent),
+        "open_rate_all": _rate(part["opened_any"], sent),
+        "click_rate": _rate(part["clicked_by_person"], sent),
+        "click_to_open": _rate(part["clicked_by_person"], part["opened_by_person"]),
         "opens_by_source": opens_by_source,
         "clicks_by_source": clicks_by_source,
-        "daily": [
-            {"date": day.isoformat(), **daily[day]} for day in sorted(daily)
-        ],
+        "daily": [{"date": day, **daily[day]} for day in sorted(daily)],
         "proxy_share": {source: _rate(opens_by_source[source], all_opens)
                         for source in PROXY_SOURCES},
         "top_countries": [{"country": c, "events": n} for c, n in _top(countries)],
         "top_devices": [{"device_type": d, "os": o, "events": n}
                         for (d, o), n in _top(devices)],
         "top_mail_clients": [{"mail_client": m, "events": n} for m, n in _top(mail_clients)],
-        "links": [
-            {"url": row["url"], "position": row["position"], "clicks": row["clicks"],
-             "human_clicks": row["human_clicks"]}
-            for row in links
-        ],
+        "links": [{"url": url, "position": position, "clicks": n, "human_clicks": human}
+                  for (position, url), (n, human) in top_links],
     }
 
 

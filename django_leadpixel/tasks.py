@@ -54,6 +54,13 @@ def reclassify() -> dict:
     return jobs.reclassify()
 
 
+@shared_task(name="django_leadpixel.tasks.refresh_reports", acks_late=True, **RETRY)
+def refresh_reports(limit: int | None = 500) -> dict:
+    from . import rollup
+
+    return rollup.refresh(limit)
+
+
 @shared_task(name="django_leadpixel.tasks.enrich_events", acks_late=True, ignore_result=True,
              **RETRY)
 def enrich_events(kind: str, event_ids: list[str]) -> int:

@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from ... import rollup
+
+
+class Command(BaseCommand):
+    help = ("Bring the report rollup up to date: rebuild the report cells (one per campaign "
+            "and sending day) whose events or messages changed. Reports are exact without "
+            "it; it makes them fast. --rebuild redoes every cell.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--rebuild", action="store_true", help="Rebuild every cell.")
+        parser.add_argument("--limit", type=int, default=None,
+                            help="Rebuild at most this many cells (default: all).")
+
+    def handle(self, *args, rebuild=False, limit=None, **options):
+        if limit is not None and limit < 1:
+            raise CommandError("--limit must be at least 1")
+        result = rollup.refresh(limit, rebuild=rebuild)
+        self.stdout.write(f"built {result['built']} cells, deleted {result['deleted']}, "
+                          f"{result['waiting']} left for the next run")

@@ -1,0 +1,197 @@
+"""The report rollup: ``reports.partial`` kept per (campaign, sending day).
+
+Every report figure is a sum over messages, so the report of any selection
+of campaigns and sending days is the sum of the partials of its cells. A cell
+is used only when it is known to be current; the others are computed from the
+event tables on the spot, so a report is exact whether or not the rollup has
+caught up. A cell is out of date when:
+
+- a writer left a ``ReportDirty`` marker for it: enrichment (every stored
+  event passes through it, or is stored enriched by ``store_many``, which
+  marks too), reclassification, purge and erase;
+- one of its messages has an event that is not enriched yet (stored by a
+  request a moment ago: the request path writes no marker);
+- its messages changed (one was created, deleted or moved to another cell):
+  the number of messages and the sum of their ids are kept with the cell.
+
+``refresh`` (the ``leadpixel-rollup`` beat task) rebuilds out-of-date cells.
+Markers are written after the data they describe is committed, so a rebuild
+that starts after a marker was numbered sees that data and may delete it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from . import reports
+from .models import Click, Message, Open, ReportCell, ReportDirty
+
+logger = logging.getLogger("django_leadpixel")
+
+Key = tuple[str, datetime.date]
+
+# Beyond this many out-of-date cells, or unenriched events, in a selection the
+# report is computed from the events alone: the cells would save little.
+MAX_LIVE_CELLS = 200
+MAX_UNENRICHED = 5000
+
+
+def key_of(campaign: str, sent_at: datetime.datetime) -> Key:
+    day = timezone.localtime(sent_at, timezone.get_default_timezone()).date() \
+        if timezone.is_aware(sent_at) else sent_at.date()
+    return campaign, day
+
+
+def keys_of_messages(message_ids: Iterable[int]) -> set[Key]:
+    ids = list(set(message_ids))
+    keys: set[Key] = set()
+    for start in range(0, len(ids), 1000):
+        rows = Message.objects.filter(pk__in=ids[start:start + 1000]).order_by() \
+            .values_list("campaign", "sent_at")
+        keys.update(key_of(campaign, sent_at) for campaign, sent_at in rows)
+    return keys
+
+
+def mark(keys: Iterable[Key]) -> None:
+    """Leave a marker for each cell (insert-only: no row is locked)."""
+    ReportDirty.objects.bulk_create([ReportDirty(campaign=c, day=d) for c, d in set(keys)])
+
+
+def mark_messages_after_commit(message_ids: Iterable[int]) -> None:
+    """Mark the cells of these messages once the current transaction commits."""
+    ids = set(message_ids)
+    if ids:
+        transaction.on_commit(lambda: _mark_quietly(ids))
+
+
+def _mark_quietly(message_ids: set[int]) -> None:
+    try:
+        mark(keys_of_messages(message_ids))
+    except DatabaseError:
+        # The data is committed; only the rollup would lag. Say so, never raise
+        # into the job that wrote it. ``leadpixel_rollup --rebuild`` mends it.
+        logger.exception("leadpixel: could not mark %d messages' report cells",
+                         len(message_ids))
+
+
+def _day_range(key: Key) -> Q:
+    campaign, day = key
+    return Q(campaign=campaign, sent_at__gte=reports._day_start(day),
+             sent_at__lt=reports._day_start(day + datetime.timedelta(days=1)))
+
+
+def messages_of(keys: Iterable[Key]) -> QuerySet:
+    condition = Q(pk__in=[])
+    for key in keys:
+        condition |= _day_range(key)
+    return Message.objects.order_by().filter(condition)
+
+
+def messages_per_cell(messages: QuerySet) -> dict[Key, tuple[int, int]]:
+    """(number of messages, sum of their ids) per cell of ``messages``."""
+    rows = (messages.annotate(day=TruncDate("sent_at")).values("campaign", "day")
+            .annotate(n=Count("pk"), ids=Sum("pk")).order_by())
+    return {(row["campaign"], row["day"]): (row["n"], int(row["ids"])) for row in rows}
+
+
+def _usable() -> bool:
+    # Cells hold days of the default time zone; a user in another one gets the
+    # events' own figures.
+    return (timezone.get_current_timezone_name() == timezone.get_default_timezone_name()
+            and ReportCell.objects.exists())
+
+
+def out_of_date_keys() -> set[Key] | None:
+    """Cells with markers or unenriched events; None when there are too many to list."""
+    markers = list(ReportDirty.objects.values_list("campaign", "day").distinct()
+                   .order_by()[:MAX_LIVE_CELLS + 1])
+    if len(markers) > MAX_LIVE_CELLS:
+        return None
+    message_ids: set[int] = set()
+    for model in (Open, Click):
+        ids = list(model.objects.filter(enriched_at__isnull=True).order_by()
+                   .values_list("message_id", flat=True)[:MAX_UNENRICHED + 1])
+        if len(ids) > MAX_UNENRICHED:
+            return None
+        message_ids.update(ids)
+    return set(markers) | keys_of_messages(message_ids)
+
+
+def report_partial(*, campaign: str | None = None, start: datetime.date | None = None,
+                   end: datetime.date | None = None) -> tuple[dict[str, Any], dict[str, int]]:
+    """``reports.partial`` of a selection, from current cells and live queries.
+
+    Returns the partial and how it was made: ``cells`` read from the rollup,
+    ``live`` cells computed from the events (-1: the whole selection was).
+    """
+    if not _usable():
+        return reports.live_partial(campaign=campaign, start=start, end=end), \
+            {"cells": 0, "live": -1}
+    stale = out_of_date_keys()
+    if stale is None:
+        return reports.live_partial(campaign=campaign, start=start, end=end), \
+            {"cells": 0, "live": -1}
+    sent = messages_per_cell(reports.select_messages(campaign=campaign, start=start, end=end))
+    cells = ReportCell.objects.order_by()
+    if campaign is not None:
+        cells = cells.filter(campaign=campaign)
+    if start is not None:
+        cells = cells.filter(day__gte=start)
+    if end is not None:
+        cells = cells.filter(day__lte=end)
+    built = {(c, d): ((n, int(ids)), data) for c, d, n, ids, data
+             in cells.values_list("campaign", "day", "sent", "id_sum", "data")}
+    live = [key for key, messages in sent.items()
+            if key in stale or key not in built or built[key][0] != messages]
+    if len(live) > MAX_LIVE_CELLS:
+        return reports.live_partial(campaign=campaign, start=start, end=end), \
+            {"cells": 0, "live": -1}
+    live_set = set(live)
+    parts = [built[key][1] for key in sent if key not in live_set]
+    if live:
+        parts.append(reports.partial(messages_of(live)))
+    return reports.merge(parts), {"cells": len(sent) - len(live), "live": len(live)}
+
+
+def refresh(limit: int | None = 500, *, rebuild: bool = False) -> dict[str, int]:
+    """Rebuild out-of-date cells, at most ``limit`` (None: all); ``rebuild`` redoes every cell.
+
+    Idempotent, and safe to run in several workers at once: a marker is
+    deleted only by a rebuild that started after it was written.
+    """
+    with timezone.override(timezone.get_default_timezone()):
+        return _refresh(limit, rebuild)
+
+
+def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
+    newest = ReportDirty.objects.aggregate(n=Max("id"))["n"] or 0
+    sent = messages_per_cell(Message.objects.order_by())
+    built = {(c, d): (n, int(ids)) for c, d, n, ids
+             in ReportCell.objects.values_list("campaign", "day", "sent", "id_sum")}
+    todo = set(sent) if rebuild else {key for key, n in sent.items() if built.get(key) != n}
+    todo |= set(ReportDirty.objects.filter(id__lte=newest).values_list("campaign", "day")
+                .distinct().order_by())
+    gone = [key for key in built if key not in sent]
+    for key in gone:
+        ReportCell.objects.filter(campaign=key[0], day=key[1]).delete()
+    done = 0
+    for key in sorted(todo)[:limit]:
+        if key in sent:
+            messages = messages_of([key])
+            ids = messages.aggregate(n=Count("pk"), ids=Sum("pk"))
+            data = reports.partial(messages)
+            ReportCell.objects.update_or_create(
+                campaign=key[0], day=key[1],
+                defaults={"sent": ids["n"], "id_sum": ids["ids"] or 0, "data": data,
+                          "built_at": timezone.now()})
+        ReportDirty.objects.filter(campaign=key[0], day=key[1], id__lte=newest).delete()
+        done += 1
+    return {"built": done, "deleted": len(gone), "waiting": max(0, len(todo) - done)}

@@ -1,0 +1,232 @@
+"""The report rollup gives the events' own figures, whatever changed since it was built."""
+
+import random
+from datetime import date, timedelta
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from django_leadpixel import jobs, reports, rollup
+from django_leadpixel.models import Click, Message, Open, ReportCell, ReportDirty
+
+from .helpers import T0, click, message, open_
+
+# Real commits: markers are written once the data they describe is committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SOURCES = ["human", "human", "human", "google_proxy", "yahoo_proxy", "apple_mpp", "scanner", "bot"]
+DEVICES = [("desktop", "Windows", "Chrome", ""), ("mobile", "iOS", "", "Apple Mail"),
+           ("desktop", "Linux", "Firefox", "Thunderbird")]
+FILTERS = [{}, {"campaign": "c0"}, {"campaign": "c2", "start": T0.date()},
+           {"start": T0.date() + timedelta(days=1), "end": T0.date() + timedelta(days=3)},
+           {"campaign": "c1", "end": T0.date() + timedelta(days=2)}, {"campaign": "nope"}]
+
+
+def populate(seed: int = 7, messages: int = 60) -> list[Message]:
+    rng = random.Random(seed)
+    made = []
+    for i in range(messages):
+        msg = message(recipient=f"r{i}@example.com", campaign=f"c{i % 3}",
+                      sent_at=T0 + timedelta(days=rng.randrange(5), hours=rng.randrange(12)))
+        made.append(msg)
+        for _ in range(rng.randrange(4)):
+            source = rng.choice(SOURCES)
+            device, os_name, browser, client = rng.choice(DEVICES)
+            human = {"country": rng.choice("GB DE US".split()), "device_type": device,
+                     "os": os_name, "browser": browser, "mail_client": client} \
+                if source == "human" else {}
+            open_(msg, source, minutes=rng.randrange(1, 4000), **human)
+        if rng.random() < 0.4:
+            click(msg, rng.choice(["human", "scanner"]), minutes=rng.randrange(1, 4000),
+                  url=f"https://shop.example.com/{rng.randrange(3)}", position=rng.randrange(3))
+    return made
+
+
+def live(**filters) -> dict:
+    return reports.finalize(reports.live_partial(**filters), **filters)
+
+
+def assert_exact() -> None:
+    for filters in FILTERS:
+        assert reports.campaign_report(**filters) == live(**filters), filters
+
+
+def how(**filters) -> dict:
+    return rollup.report_partial(**filters)[1]
+
+
+def test_report_from_cells_is_the_report_from_events():
+    populate()
+    assert how() == {"cells": 0, "live": -1}  # no rollup yet: the events
+    result = rollup.refresh()
+    assert result["built"] == ReportCell.objects.count() == 15  # 3 campaigns x 5 days
+    assert result["waiting"] == 0
+    assert how() == {"cells": 15, "live": 0}
+    assert how(campaign="c0") == {"cells": 5, "live": 0}
+    assert_exact()
+    assert rollup.refresh() == {"built": 0, "deleted": 0, "waiting": 0}  # nothing to do
+
+
+def test_a_new_unenriched_event_counts_at_once_and_enrichment_marks_its_cell():
+    msgs = populate()
+    rollup.refresh()
+    target = msgs[0]
+    Open.objects.create(message=target, source="human", ip="81.2.69.160",
+                        user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+                        occurred_at=target.sent_at + timedelta(hours=1))
+    assert how() == {"cells": 14, "live": 1}
+    assert_exact()
+    assert jobs.sweep() == 1  # enriched: the event no longer shows, its marker does
+    assert ReportDirty.objects.filter(campaign=target.campaign).exists()
+    assert how() == {"cells": 14, "live": 1}
+    assert_exact()
+    assert rollup.refresh()["built"] == 1
+    assert not ReportDirty.objects.exists()
+    assert how() == {"cells": 15, "live": 0}
+    assert_exact()
+
+
+def cell_of(msg: Message) -> tuple[str, date]:
+    return msg.campaign, timezone.localtime(msg.sent_at).date()
+
+
+def test_new_moved_and_deleted_messages_are_seen_by_their_ids():
+    msgs = populate()
+    rollup.refresh()
+    a, b = msgs[1], msgs[4]  # same campaign (c1), other days: swap their days
+    assert cell_of(a) != cell_of(b)
+    Message.objects.filter(pk=a.pk).update(sent_at=b.sent_at)
+    Message.objects.filter(pk=b.pk).update(sent_at=a.sent_at)
+    assert how()["live"] == 2  # same number of messages in each cell, other ones
+    assert_exact()
+    rollup.refresh()
+    new = message(recipient="new@example.com", campaign="c1", sent_at=T0)  # no events
+    Message.objects.filter(pk=msgs[2].pk).update(campaign="c9")
+    Message.objects.filter(pk=msgs[5].pk).delete()
+    expected = {cell_of(new), cell_of(msgs[2]), ("c9", cell_of(msgs[2])[1]), cell_of(msgs[5])}
+    assert how()["live"] == len(expected)
+    assert_exact()
+    assert live(campaign="c9")["sent"] == 1
+    rollup.refresh()
+    assert how()["live"] == 0
+    assert_exact()
+
+
+def test_purge_and_erase_mark_cells_and_refresh_drops_empty_ones():
+    msgs = populate()
+    rollup.refresh()
+    assert jobs.erase_recipient(msgs[5].recipient) == 1
+    assert ReportDirty.objects.count() == 1
+    assert_exact()
+    deleted = jobs.purge(days=1, now=T0 + timedelta(days=3))  # messages of the first two days
+    assert deleted > 0
+    assert_exact()
+    result = rollup.refresh()
+    assert result["deleted"] == 6  # 3 campaigns x 2 days left empty
+    assert ReportCell.objects.count() == 9
+    assert how() == {"cells": 9, "live": 0}
+    assert_exact()
+
+
+def test_reclassify_marks_the_cells_it_changes():
+    msg = message()
+    Open.objects.create(message=msg, source="human", ip="66.249.84.1",
+                        user_agent="Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "
+                                   "(via ggpht.com GoogleImageProxy)",
+                        occurred_at=msg.sent_at + timedelta(hours=1), enriched_at=T0)
+    rollup.refresh()
+    assert live()["opens_by_source"]["human"] == 1
+    assert jobs.reclassify()["changed"] == 1
+    assert ReportDirty.objects.exists()
+    report = reports.campaign_report()
+    assert report["opens_by_source"]["google_proxy"] == 1 and report == live()
+
+
+def test_a_marker_written_during_a_rebuild_survives_it():
+    msgs = populate(messages=6)
+    compute = reports.partial
+
+    def partial_and_a_new_marker(messages, **kwargs):
+        rollup.mark(rollup.keys_of_messages([msgs[0].pk]))  # a writer, meanwhile
+        return compute(messages, **kwargs)
+
+    with mock.patch.object(reports, "partial", side_effect=partial_and_a_new_marker):
+        rollup.refresh()
+    assert ReportDirty.objects.filter(campaign=msgs[0].campaign).exists()
+    assert how()["live"] == 1
+
+
+def test_other_time_zones_and_many_stale_cells_use_the_events():
+    populate()
+    rollup.refresh()
+    with timezone.override("Pacific/Kiritimati"):  # UTC+14: other sending days
+        assert how() == {"cells": 0, "live": -1}
+        assert reports.campaign_report() == live()
+    Open.objects.update(enriched_at=None)
+    with mock.patch.object(rollup, "MAX_UNENRICHED", 10):
+        assert how() == {"cells": 0, "live": -1}
+    with mock.patch.object(rollup, "MAX_LIVE_CELLS", 3):
+        assert how() == {"cells": 0, "live": -1}
+    opened = {cell_of(o.message) for o in Open.objects.select_related("message")}
+    assert how() == {"cells": 15 - len(opened), "live": len(opened)}
+    assert_exact()
+
+
+def test_limit_leaves_the_rest_for_the_next_run():
+    populate()
+    assert rollup.refresh(4) == {"built": 4, "deleted": 0, "waiting": 11}
+    assert how() == {"cells": 4, "live": 11}
+    assert_exact()
+    rollup.refresh(None)
+    assert how() == {"cells": 15, "live": 0}
+
+
+def test_rollup_command(capsys):
+    msgs = populate(messages=9)
+    cells = len({cell_of(m) for m in msgs})
+    call_command("leadpixel_rollup")
+    assert f"built {cells} cells, deleted 0, 0 left" in capsys.readouterr().out
+    call_command("leadpixel_rollup")
+    assert "built 0 cells" in capsys.readouterr().out
+    call_command("leadpixel_rollup", "--rebuild", "--limit", "2")
+    assert f"built 2 cells, deleted 0, {cells - 2} left" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("leadpixel_rollup", "--limit", "0")
+
+
+def test_refresh_task_and_beat_entry():
+    from django_leadpixel import tasks
+    from django_leadpixel.beat import BEAT_SCHEDULE
+
+    populate(messages=6)
+    assert tasks.refresh_reports.apply(args=(None,)).get()["built"] == \
+        ReportCell.objects.count() > 0
+    assert BEAT_SCHEDULE["leadpixel-rollup"]["task"] == tasks.refresh_reports.name
+
+
+def test_click_burst_found_later_sends_earlier_clicks_back_to_enrichment():
+    msg = message()
+    first = click(msg, "human", minutes=1, country="GB", device_type="desktop")
+    rollup.refresh()
+    from django_leadpixel.recording import _mark_burst
+
+    later = Click(message=msg, source="scanner", url="https://shop.example.com/b", position=2,
+                  occurred_at=first.occurred_at + timedelta(milliseconds=300))
+    _mark_burst(later)
+    first.refresh_from_db()
+    assert (first.source, first.enriched_at) == ("scanner", None)
+    assert reports.campaign_report()["clicks_by_source"]["scanner"] == 1
+    jobs.sweep()
+    first.refresh_from_db()
+    assert first.masked and first.country == "" and first.device_type == ""
+    assert reports.campaign_report() == live()
+
+
+def test_cells_survive_a_json_round_trip_exactly():
+    populate(messages=12)
+    rollup.refresh()
+    cell = ReportCell.objects.order_by("campaign", "day").first()
+    assert cell.data == reports.partial(rollup.messages_of([(cell.campaign, cell.day)]))
+    assert isinstance(cell.day, date)
