@@ -238,15 +238,34 @@ def _insert_plan(kind: str, alias: str) -> tuple[str, list[tuple[Any, int, Any]]
             values.append(conn.ops.unification_cast_sql(f)
                           % "CASE WHEN m.tracking_consent THEN %s ELSE %s END")
             slots += [(f, 0, None), (f, 1, None)]
-        else:
+        elif f.name in dynamic:
             values.append("%s")
-            slots.append((f, 0, None) if f.name in dynamic
-                         else (None, 0, f.get_db_prep_save(f.get_default(), conn)))
+            slots.append((f, 0, None))
+        else:
+            # Enrichment columns start empty: literals, not parameters to adapt per request.
+            constant = f.get_db_prep_save(f.get_default(), conn)
+            literal = _literal(constant, conn)
+            values.append("%s" if literal is None else literal)
+            if literal is None:
+                slots.append((None, 0, constant))
     insert = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
     if kind == "open":
         return (insert + f"SELECT {', '.join(values)} FROM {quote(Message._meta.db_table)} m "
                 "WHERE m.public_id = %s RETURNING message_id, anonymous"), slots
     return insert + f"VALUES ({', '.join(values)})", slots
+
+
+def _literal(value: Any, conn) -> str | None:
+    """SQL for a constant that needs no quoting (None when it must stay a parameter)."""
+    if value is None:
+        return "NULL"
+    if value == "" and isinstance(value, str):
+        return "''"
+    if isinstance(value, bool):
+        if conn.vendor == "postgresql":
+            return "TRUE" if value else "FALSE"
+        return "1" if value else "0"
+    return None
 
 
 def _params(slots: list[tuple[Any, int, Any]], rows: tuple[Any, ...], conn) -> list[Any]:
