@@ -28,8 +28,15 @@ KINDS = {"open": Open, "click": Click}
 PLACE_FIELDS = ("country", "region", "city", "latitude", "longitude", "accuracy_radius",
                 "asn", "as_org")
 DEVICE_FIELDS = ("device_type", "os", "os_version", "browser", "browser_version", "mail_client")
-# What enrichment_for reads of a row: the sweep loads nothing else.
+# What enrichment_for reads of a row, and settle_clicks of a click: the sweep loads nothing else.
 READ_FIELDS = ("id", "message_id", "source", "anonymous", "ip", "user_agent")
+CLICK_READ_FIELDS = (*READ_FIELDS, "occurred_at", "method", "honeypot", "position")
+# Sources history can still turn into a machine's: a burst or delivery-time click.
+UNSETTLED = ("human", "unknown")
+
+
+def read_fields(model) -> tuple[str, ...]:
+    return CLICK_READ_FIELDS if model is Click else READ_FIELDS
 ENRICHED_FIELDS = ("enriched_at", "masked", "geo_status", *PLACE_FIELDS, *DEVICE_FIELDS)
 
 
@@ -71,6 +78,8 @@ def _write(model: type[Open] | type[Click], rows: list[Open | Click], *, only_ne
     delivery, or two workers racing on a row, change nothing.
     """
     now = timezone.now()
+    if model is Click:
+        settle_clicks(rows)
     rollup.mark_messages_after_commit(row.message_id for row in rows)
     if connection.vendor == "postgresql":
         return _write_values(model, rows, now, only_new=only_new)
@@ -107,11 +116,82 @@ def _write_values(model, rows: list, now: datetime, *, only_new: bool) -> int:
         return cursor.rowcount
 
 
+def settle_clicks(rows: list[Click]) -> list[Click]:
+    """Judge stored clicks again with what their request could not see.
+
+    A click is stored with the verdict its own request gives (one statement on
+    the request path); other clicks of the message within a second (a link
+    scanner's burst) and the time since sending are looked up here, for a
+    batch at once, before the click is enriched. Only clicks a person could
+    have made are looked at, and a verdict changes only where history changes
+    it, so what the request knew and did not store (``Sec-Purpose``, the full
+    address) still stands. A burst also convicts the earlier clicks in it
+    (they are enriched again, masked). Returns the clicks whose verdict changed.
+    """
+    from .classify import BURST_MIN_OTHERS, Verdict, classify, needs_network_fact
+    from .recording import (BURST_REASON, BURST_WINDOW, _mark_burst, _network_prefix,
+                            burst_counts)
+
+    candidates = [row for row in rows if row.source in UNSETTLED]
+    if not candidates:
+        return []
+    sent = dict(Message.objects.filter(pk__in={row.message_id for row in candidates})
+                .values_list("pk", "sent_at"))
+    times = [row.occurred_at for row in candidates]
+    nearby = list(Click.objects.filter(message_id__in=sent, occurred_at__range=(
+        min(times) - BURST_WINDOW, max(times) + BURST_WINDOW))
+        .only("id", "message_id", "occurred_at", "position"))
+    others = burst_counts(sorted(nearby, key=lambda c: (c.message_id, c.occurred_at)),
+                          BURST_WINDOW)
+    changed, bursts = [], []
+    for row in candidates:
+        burst = others.get(row.pk, 0)
+        if row.anonymous:  # no address or agent kept: only the burst can speak
+            verdict = Verdict("scanner", "") if burst >= BURST_MIN_OTHERS else None
+        else:
+            facts = {"burst": burst, "seconds_since_sent": None, "opened_from_network": None}
+            if row.message_id in sent:
+                facts["seconds_since_sent"] = (row.occurred_at
+                                               - sent[row.message_id]).total_seconds()
+            prefix = _network_prefix(row.ip)
+            if prefix and needs_network_fact(row.ip, "click"):
+                facts["opened_from_network"] = Open.objects.filter(
+                    message_id=row.message_id, ip__startswith=prefix).exists()
+            given = {"ip": row.ip, "user_agent": row.user_agent, "kind": "click",
+                     "method": row.method, "honeypot": row.honeypot}
+            verdict = classify(**given, **facts)
+            if verdict == classify(**given):
+                verdict = None  # history changes nothing: the request's verdict stands
+        if verdict is None or verdict.source == row.source:
+            continue
+        row.source = verdict.source
+        if not row.anonymous:
+            row.reason, row.operator = verdict.reason[:255], verdict.operator
+        changed.append(row)
+        if verdict.source == "scanner" and burst >= BURST_MIN_OTHERS:
+            bursts.append(row)
+    for row in changed:
+        fields = {"source": row.source}
+        if not row.anonymous:
+            fields.update(reason=row.reason, operator=row.operator)
+        Click.objects.filter(pk=row.pk).update(**fields)
+    for burst_row in bursts:
+        _mark_burst(burst_row)
+        # The same, for this batch's rows in memory: they are enriched next, masked.
+        for row in rows:
+            if (row.message_id == burst_row.message_id and row.pk != burst_row.pk
+                    and row.source in UNSETTLED
+                    and abs(row.occurred_at - burst_row.occurred_at) <= BURST_WINDOW):
+                row.source, row.reason, row.operator = "scanner", BURST_REASON, ""
+                changed.append(row)
+    return changed
+
+
 def enrich_many(kind: str, event_ids: list[str]) -> int:
     """Enrich the listed events that are not enriched yet. Returns rows written."""
     model = KINDS[kind]
     rows = list(model.objects.filter(pk__in=event_ids, enriched_at__isnull=True)
-                .order_by().only(*READ_FIELDS))
+                .order_by().only(*read_fields(model)))
     return _write(model, rows, only_new=True)
 
 
@@ -125,7 +205,7 @@ def _locked_batch(queryset: QuerySet, size: int) -> list[Model]:
     # sweeping at once share the work instead of waiting on each other.
     if connection.features.has_select_for_update_skip_locked:
         queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-    return list(queryset.only(*READ_FIELDS)[:size])
+    return list(queryset.only(*read_fields(queryset.model))[:size])
 
 
 def enrich_batches(

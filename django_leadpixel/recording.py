@@ -180,6 +180,9 @@ def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click:
     return model(message=message, **stored_fields(hit, verdict, message.tracking_consent))
 
 
+BURST_REASON = "Several links of this message clicked within a second (link scanner burst)."
+
+
 def _mark_burst(event: Click) -> None:
     """A burst found now also convicts the earlier clicks in it."""
     Click.objects.filter(
@@ -189,7 +192,7 @@ def _mark_burst(event: Click) -> None:
         source__in=("human", "unknown"),
     ).exclude(pk=event.pk).update(
         source="scanner",
-        reason="Several links of this message clicked within a second (link scanner burst).",
+        reason=BURST_REASON,
         # A scanner has no reader's place or device: enrich again (masked).
         enriched_at=None,
     )
@@ -213,7 +216,8 @@ def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _insert_plan(kind: str, alias: str) -> tuple[str, list[tuple[Any, int, Any]]]:
+def _insert_plan(kind: str, alias: str,
+                 from_message: bool = True) -> tuple[str, list[tuple[Any, int, Any]]]:
     """The INSERT of one event, built once per database and kind.
 
     Returns (sql, one slot per parameter in order): ``(field, 0, None)`` takes
@@ -231,9 +235,9 @@ def _insert_plan(kind: str, alias: str) -> tuple[str, list[tuple[Any, int, Any]]
     columns, values, slots = [], [], []
     for f in model._meta.concrete_fields:
         columns.append(quote(f.column))
-        if kind == "open" and f.name == "message":
+        if from_message and f.name == "message":
             values.append("m.id")
-        elif kind == "open" and f.name in CONSENT_FIELDS:
+        elif from_message and f.name in CONSENT_FIELDS:
             # The cast: PostgreSQL types a CASE of two untyped parameters as text.
             values.append(conn.ops.unification_cast_sql(f)
                           % "CASE WHEN m.tracking_consent THEN %s ELSE %s END")
@@ -249,7 +253,7 @@ def _insert_plan(kind: str, alias: str) -> tuple[str, list[tuple[Any, int, Any]]
             if literal is None:
                 slots.append((None, 0, constant))
     insert = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
-    if kind == "open":
+    if from_message:
         return (insert + f"SELECT {', '.join(values)} FROM {quote(Message._meta.db_table)} m "
                 "WHERE m.public_id = %s RETURNING message_id, anonymous"), slots
     return insert + f"VALUES ({', '.join(values)})", slots
@@ -277,16 +281,19 @@ def _params(slots: list[tuple[Any, int, Any]], rows: tuple[Any, ...], conn) -> l
 CONSENT_FIELDS = ("ip", "user_agent", "anonymous", "reason")
 
 
-def _insert_open(hit: Hit, verdict: Verdict) -> Open | None:
-    """Store an open in ONE statement: ``INSERT ... SELECT`` from the message row.
+def _insert_hit(hit: Hit, verdict: Verdict) -> Open | Click | None:
+    """Store a hit in ONE statement: ``INSERT ... SELECT`` from the message row.
 
-    Opens need no history to be classified, so the message is read by the
-    INSERT itself, with the tracking-consent rules applied in SQL; the pixel
-    then costs about what a bare ORM insert costs. Returns None when the
-    message is gone.
+    The message is read by the INSERT itself, with the tracking-consent rules
+    applied in SQL, so the request costs about what a bare ORM insert costs.
+    ``verdict`` comes from the request alone; what history adds to a click's
+    (a burst of links, a click at delivery time) is settled when the click is
+    enriched, a moment later (``jobs.settle_clicks``). Returns None when the
+    message is gone or the hit was stored before.
     """
     conn = transaction.get_connection()
-    sql, slots = _insert_plan("open", conn.alias)
+    model = Open if hit.kind == "open" else Click
+    sql, slots = _insert_plan(hit.kind, conn.alias)
     values = (stored_fields(hit, verdict, True), stored_fields(hit, verdict, False))
     params = _params(slots, values, conn)
     params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
@@ -295,12 +302,12 @@ def _insert_open(hit: Hit, verdict: Verdict) -> Open | None:
             cursor.execute(sql, params)
             row = cursor.fetchone()
     except IntegrityError:
-        if Open.objects.filter(pk=hit.id).exists():
+        if model.objects.filter(pk=hit.id).exists():
             return None  # stored before: writing it twice is a no-op
         raise
     if row is None:
         return None
-    event = Open(message_id=row[0], **values[1 if row[1] else 0])
+    event = model(message_id=row[0], **values[1 if row[1] else 0])
     event._state.adding = False
     transaction.on_commit(lambda: _enqueue_enrichment(event))
     return event
@@ -318,10 +325,10 @@ def _insert_row(event: Open | Click) -> None:
     """``event.save(force_insert=True)`` through the prepared plan: same row, less CPU."""
     conn = transaction.get_connection()
     kind = "open" if isinstance(event, Open) else "click"
-    if kind == "open":  # opens normally take _insert_open; this is the fallback
+    if kind == "open":  # opens normally take _insert_hit; this is the fallback
         event.save(force_insert=True)
         return
-    sql, slots = _insert_plan(kind, conn.alias)
+    sql, slots = _insert_plan(kind, conn.alias, from_message=False)
     with conn.cursor() as cursor:
         cursor.execute(sql, _params(slots, (event.__dict__,), conn))
     event._state.adding = False
@@ -357,8 +364,10 @@ def record(hit: Hit, request=None) -> Open | Click | None:
         if buffer.push(hit, verdict_for(hit)):
             return None
     try:
-        if hit.kind == "open" and transaction.get_connection().features.can_return_columns_from_insert:
-            event = _insert_open(hit, verdict_for(hit))
+        if transaction.get_connection().features.can_return_columns_from_insert:
+            # One statement; a click's verdict from history (bursts, timing) is
+            # settled when it is enriched (jobs.settle_clicks).
+            event = _insert_hit(hit, verdict_for(hit))
             stored = event is not None
         else:
             message = message_for(hit)

@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from django_leadpixel import tokens
+from django_leadpixel import jobs, tokens
 from django_leadpixel.models import Click, Message, Open, Status
 
 from .conftest import CHROME, GMAIL_PROXY, IPHONE_SAFARI, make_message
@@ -25,17 +25,58 @@ def pixel(client, message, agent, ip="198.51.100.20", **headers):
     return client.get(path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip, **headers)
 
 
+def sources() -> list[str]:
+    return list(Click.objects.order_by("occurred_at").values_list("source", flat=True))
+
+
 def test_burst_of_links_is_a_scanner_and_convicts_the_earlier_clicks(client, message):
     for position in (1, 2, 3):
         assert click(client, message, position).status_code == 302
-    assert list(Click.objects.order_by("occurred_at").values_list("source", flat=True)) == [
-        "scanner"] * 3
+    # Each request stores what it saw, in one statement ...
+    assert sources() == ["human"] * 3
+    # ... and enrichment settles what history shows: three links within a second.
+    assert jobs.sweep() == 3
+    assert sources() == ["scanner"] * 3
+    rows = Click.objects.all()
+    assert all(row.masked and row.country == "" and row.device_type == "" for row in rows)
+    assert {row.reason for row in rows} >= {"3 links of the message clicked within a second"}
+
+
+def test_burst_is_settled_in_eager_mode_too(client, message, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        for position in (1, 2, 3):
+            click(client, message, position)
+    assert sources() == ["scanner"] * 3
+    assert all(row.masked and row.enriched_at for row in Click.objects.all())
+
+
+def test_a_burst_without_tracking_consent_is_settled_too(client):
+    message = make_message(tracking_consent=False)
+    for position in (1, 2, 3):
+        click(client, message, position)
+    jobs.sweep()
+    rows = Click.objects.all()
+    assert {row.source for row in rows} == {"scanner"}
+    assert all(row.anonymous and row.ip is None and row.user_agent == "" for row in rows)
+
+
+def test_settling_keeps_what_only_the_request_knew(client, message):
+    # A prefetch (Sec-Purpose) is a machine by the request alone; nothing stored says
+    # so, and settling must not turn it back into a person.
+    token = tokens.make_click_token(message.public_id, "https://example.com/1", 1)
+    client.get(f"/t/c/{token}", HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.20",
+               HTTP_SEC_PURPOSE="prefetch")
+    verdict = Click.objects.values_list("source", "reason").get()
+    assert verdict[0] != "human"
+    jobs.sweep()
+    assert Click.objects.values_list("source", "reason").get() == verdict
 
 
 def test_one_link_clicked_twice_is_no_burst(client, message):
     click(client, message, 1)
     click(client, message, 1)
     click(client, message, 2)
+    jobs.sweep()
     assert set(Click.objects.values_list("source", flat=True)) == {"human"}
 
 
@@ -69,10 +110,16 @@ def test_browser_click_from_a_security_network_at_delivery_without_an_open(clien
     # sending, with no open seen from that network, is the gateway detonating it.
     message = make_message(sent_at=timezone.now() - timedelta(seconds=5))
     click(client, message, 1, ip="40.107.22.5")
-    assert Click.objects.get().source == "scanner"
+    assert Click.objects.get().source == "unknown"  # the request alone cannot tell
     later = make_message(sent_at=timezone.now() - timedelta(hours=5))
     click(client, later, 1, ip="40.107.22.5")
+    opened = make_message(sent_at=timezone.now() - timedelta(seconds=5))
+    pixel(client, opened, CHROME, ip="40.107.22.9")
+    click(client, opened, 1, ip="40.107.22.5")
+    jobs.sweep()
+    assert Click.objects.get(message=message).source == "scanner"
     assert Click.objects.get(message=later).source == "unknown"
+    assert Click.objects.get(message=opened).source == "unknown"  # an open from that network
 
 
 def test_message_level_truth(client):

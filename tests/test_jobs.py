@@ -207,6 +207,34 @@ def test_click_burst_is_found_again_by_reclassify(message):
     assert len(clicks) == 4
 
 
+def test_settling_a_batch_convicts_its_neighbours_of_a_burst_in_memory_too(message):
+    # Links 1, 2, 3 at 0, 0.9 and 1.8 s: only the middle click has two others within a
+    # second, but the burst convicts both neighbours, and all three are enriched masked.
+    now = timezone.now()
+    for i in range(3):
+        Click.objects.create(message=message, url=f"https://example.com/{i}", position=i,
+                             occurred_at=now + timedelta(milliseconds=900 * i),
+                             source="human", ip="81.2.69.160", user_agent=CHROME)
+    assert jobs.sweep() == 3
+    rows = Click.objects.order_by("occurred_at")
+    assert [row.source for row in rows] == ["scanner"] * 3
+    assert all(row.masked and row.enriched_at and not row.country for row in rows)
+    assert rows[1].reason.startswith("3 links") and rows[0].reason.startswith("Several links")
+
+
+def test_settling_twice_changes_nothing(message):
+    now = timezone.now()
+    for i in range(3):
+        Click.objects.create(message=message, url=f"https://example.com/{i}", position=i,
+                             occurred_at=now + timedelta(milliseconds=100 * i),
+                             source="human", ip="198.51.100.5", user_agent=CHROME)
+    rows = list(Click.objects.only(*jobs.CLICK_READ_FIELDS))
+    assert len(jobs.settle_clicks(rows)) == 3
+    before = list(Click.objects.values_list("source", "reason").order_by("occurred_at"))
+    assert jobs.settle_clicks(list(Click.objects.only(*jobs.CLICK_READ_FIELDS))) == []
+    assert list(Click.objects.values_list("source", "reason").order_by("occurred_at")) == before
+
+
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3000), st.integers(0, 4)),
                 max_size=40))
 def test_burst_counts_match_a_plain_count(rows):
