@@ -129,8 +129,7 @@ def settle_clicks(rows: list[Click]) -> list[Click]:
     (they are enriched again, masked). Returns the clicks whose verdict changed.
     """
     from .classify import BURST_MIN_OTHERS, Verdict, classify, needs_network_fact
-    from .recording import (BURST_REASON, BURST_WINDOW, _mark_burst, _network_prefix,
-                            burst_counts)
+    from .recording import BURST_REASON, BURST_WINDOW, _mark_burst, _network_prefix, burst_counts
 
     candidates = [row for row in rows if row.source in UNSETTLED]
     if not candidates:
