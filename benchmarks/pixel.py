@@ -4,6 +4,7 @@ Run by hand (not by the test suite); only ever loads 127.0.0.1:
 
     /work/venv/bin/python benchmarks/pixel.py                 # all four scenarios, 10 s each
     /work/venv/bin/python benchmarks/pixel.py --ingest redis  # with LEADPIXEL_INGEST=redis
+    /work/venv/bin/python benchmarks/pixel.py --ingest redis --drain after  # buffer a burst
     /work/venv/bin/python benchmarks/pixel.py --scenarios c,d --duration 5
 
 Scenarios, each with the same client, headers and gunicorn (sync workers):
@@ -33,9 +34,11 @@ temporary directory mounts them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -183,6 +186,18 @@ def start_drainer(env: dict) -> subprocess.Popen:
     """With --ingest redis: one process moving the Redis buffer into PostgreSQL."""
     return subprocess.Popen([sys.executable, "-c", DRAIN_LOOP], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def held(process: subprocess.Popen | None):
+    """Stop ``process`` (SIGSTOP) for the duration; it resumes where it was."""
+    if process is not None:
+        process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGCONT)
 
 
 def ensure_database(name: str) -> None:
@@ -382,6 +397,10 @@ def main() -> int:
                         help="requests of the exact row check (0: skip)")
     parser.add_argument("--settle", type=float, default=30.0,
                         help="max seconds to wait for rows to stop moving before counting")
+    parser.add_argument("--drain", choices=("during", "after"), default="during",
+                        help="with --ingest redis: drain while the load runs (the drainer "
+                             "shares the CPU), or hold it (SIGSTOP) until the load stops, "
+                             "as a buffer absorbing a burst does")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -405,11 +424,13 @@ def main() -> int:
             # Warm every worker (imports, connections, caches) with rows not counted later.
             exact_load(port, path, 10 * args.workers, args.workers, 20)
             before = settle(model, message_pk, args.settle)
-            peak = run_wrk(url, args, args.duration)
+            with held(drainer if args.drain == "after" else None):
+                peak = run_wrk(url, args, args.duration)
             after = settle(model, message_pk, args.settle)
             answered = sum(v for k, v in peak["status"].items() if k in ("200", "302"))
             stored = after - before if model is not None else None
-            paced = paced_run(url, args, peak)
+            with held(drainer if args.drain == "after" else None):
+                paced = paced_run(url, args, peak)
             exact = None
             if args.exact and model is not None:
                 base_rows = settle(model, message_pk, args.settle)
@@ -449,7 +470,8 @@ def main() -> int:
 def report(results: dict, args) -> None:
     print(f"\nleadpixel benchmark: gunicorn {args.workers} sync workers, wrk -t{args.wrk_threads} "
           f"-c{args.connections}, {args.duration:.0f} s per run, PostgreSQL, "
-          f"enrich={args.enrich}, ingest={args.ingest or 'sync'}")
+          f"enrich={args.enrich}, ingest={args.ingest or 'sync'}"
+          + (f", drain {args.drain} the load" if args.ingest else ""))
     head = (f"{'scenario':10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non2xx':>6} "
             f"{'sockerr':>7} | {'@' + format(args.fraction, '.0%'):>5} {'req/s':>7} "
             f"{'p50 ms':>7} {'p99 ms':>7} | {'rows/answers (wrk)':>19} {'exact':>13}")

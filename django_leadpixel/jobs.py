@@ -34,10 +34,11 @@ CLICK_READ_FIELDS = (*READ_FIELDS, "occurred_at", "method", "honeypot", "positio
 # Sources history can still turn into a machine's: a burst or delivery-time click.
 UNSETTLED = ("human", "unknown")
 
+ENRICHED_FIELDS = ("enriched_at", "masked", "geo_status", *PLACE_FIELDS, *DEVICE_FIELDS)
+
 
 def read_fields(model) -> tuple[str, ...]:
     return CLICK_READ_FIELDS if model is Click else READ_FIELDS
-ENRICHED_FIELDS = ("enriched_at", "masked", "geo_status", *PLACE_FIELDS, *DEVICE_FIELDS)
 
 
 def enrichment_for(event: Open | Click, now: datetime | None = None) -> dict[str, Any]:

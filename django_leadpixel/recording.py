@@ -221,11 +221,12 @@ def _insert_plan(kind: str, alias: str,
     """The INSERT of one event, built once per database and kind.
 
     Returns (sql, one slot per parameter in order): ``(field, 0, None)`` takes
-    the field's value with consent, ``(field, 1, None)`` without (opens only),
+    the field's value with consent, ``(field, 1, None)`` without,
     ``(None, 0, value)`` is a constant. The column list comes from the model,
-    so it follows migrations; enrichment columns are their defaults. An open is
-    ``INSERT ... SELECT`` from its message row, the consent rules applied in
-    SQL; a click (its message already read) is ``INSERT ... VALUES``.
+    so it follows migrations; enrichment columns are their defaults, written
+    as literals. ``from_message``: ``INSERT ... SELECT`` from the message row
+    (by public id, the consent rules applied in SQL); else ``INSERT ... VALUES``
+    for a row whose message was read already (databases without RETURNING).
     """
     conn = connections[alias]
     quote = conn.ops.quote_name
@@ -497,7 +498,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     counts: Counter[str] = Counter()
     if not items:
         return counts
-    messages = Message.objects.only("pk", "sent_at", "tracking_consent").in_bulk(
+    messages = Message.objects.only("pk", "public_id", "sent_at", "tracking_consent").in_bulk(
         {hit.message_id for hit, _ in items}, field_name="public_id")
     existing = {
         model: set(model.objects.filter(pk__in=[h.id for h, _ in items]).values_list("pk", flat=True))

@@ -123,3 +123,18 @@ def test_one_drainer_at_a_time_and_a_dead_ones_lease_is_short(client, buffered):
     assert 0 < redis.pttl(f"{key}:lock") <= buffer.LOCK_SECONDS * 1000
     held.release()
     assert buffer.drain()["stored"] == 1
+
+
+def test_storing_a_batch_costs_the_same_queries_for_one_message_or_many(
+        django_assert_max_num_queries):
+    from django_leadpixel.classify import Verdict
+    from django_leadpixel.recording import Hit
+
+    messages = [make_message(recipient=f"m{i}@example.com") for i in range(30)]
+    hits = [(Hit(kind="open" if i % 2 else "click", message_id=m.public_id, ip="198.51.100.9",
+                 user_agent=CHROME, url="https://example.com/a", position=i % 3),
+             Verdict("human", "test")) for i, m in enumerate(messages * 2)]
+    # Messages, existing ids (2), stored clicks nearby, the inserts, the rollup marks:
+    # a fixed number, not one per message.
+    with django_assert_max_num_queries(12):
+        assert store_many(hits)["stored"] == 60
