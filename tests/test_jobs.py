@@ -196,25 +196,25 @@ def test_reclassify_says_when_it_worked_from_anonymised_addresses(message):
     assert "stored truncated (ANONYMIZE_IP)" in out.getvalue()
 
 
-def test_click_burst_is_found_again_by_reclassify(message):
+def human_clicks(message, count: int, every_ms: int, ip: str = "198.51.100.5") -> list[Click]:
+    """``count`` clicks of different links, ``every_ms`` apart, stored as a person's."""
     now = timezone.now()
-    clicks = [Click.objects.create(message=message, url=f"https://example.com/{i}", position=i,
-                                   occurred_at=now + timedelta(milliseconds=100 * i),
-                                   source="human", ip="198.51.100.5", user_agent=CHROME)
-              for i in range(4)]
+    return [Click.objects.create(message=message, url=f"https://example.com/{i}", position=i,
+                                 occurred_at=now + timedelta(milliseconds=every_ms * i),
+                                 source="human", ip=ip, user_agent=CHROME)
+            for i in range(count)]
+
+
+def test_click_burst_is_found_again_by_reclassify(message):
+    human_clicks(message, 4, every_ms=100)
     jobs.reclassify()
-    assert set(Click.objects.values_list("source", flat=True)) == {"scanner"}
-    assert len(clicks) == 4
+    assert list(Click.objects.values_list("source", flat=True)) == ["scanner"] * 4
 
 
 def test_settling_a_batch_convicts_its_neighbours_of_a_burst_in_memory_too(message):
     # Links 1, 2, 3 at 0, 0.9 and 1.8 s: only the middle click has two others within a
     # second, but the burst convicts both neighbours, and all three are enriched masked.
-    now = timezone.now()
-    for i in range(3):
-        Click.objects.create(message=message, url=f"https://example.com/{i}", position=i,
-                             occurred_at=now + timedelta(milliseconds=900 * i),
-                             source="human", ip="81.2.69.160", user_agent=CHROME)
+    human_clicks(message, 3, every_ms=900, ip="81.2.69.160")
     assert jobs.sweep() == 3
     rows = Click.objects.order_by("occurred_at")
     assert [row.source for row in rows] == ["scanner"] * 3
@@ -223,11 +223,7 @@ def test_settling_a_batch_convicts_its_neighbours_of_a_burst_in_memory_too(messa
 
 
 def test_settling_twice_changes_nothing(message):
-    now = timezone.now()
-    for i in range(3):
-        Click.objects.create(message=message, url=f"https://example.com/{i}", position=i,
-                             occurred_at=now + timedelta(milliseconds=100 * i),
-                             source="human", ip="198.51.100.5", user_agent=CHROME)
+    human_clicks(message, 3, every_ms=100)
     rows = list(Click.objects.only(*jobs.CLICK_READ_FIELDS))
     assert len(jobs.settle_clicks(rows)) == 3
     before = list(Click.objects.values_list("source", "reason").order_by("occurred_at"))
