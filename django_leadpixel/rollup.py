@@ -42,6 +42,7 @@ Key = tuple[str, datetime.date]
 # report is computed from the events alone: the cells would save little.
 MAX_LIVE_CELLS = 200
 MAX_UNENRICHED = 5000
+FIRST_BUILD_MARGIN = datetime.timedelta(minutes=10)
 
 
 def key_of(campaign: str, sent_at: datetime.datetime) -> Key:
@@ -60,9 +61,26 @@ def keys_of_messages(message_ids: Iterable[int]) -> set[Key]:
     return keys
 
 
+def in_use() -> bool:
+    """Whether any cell was built: until then (or after ``clear``) nothing is marked."""
+    return ReportCell.objects.exists()
+
+
 def mark(keys: Iterable[Key]) -> None:
-    """Leave a marker for each cell (insert-only: no row is locked)."""
-    ReportDirty.objects.bulk_create([ReportDirty(campaign=c, day=d) for c, d in set(keys)])
+    """Leave a marker for each cell (insert-only: no row is locked).
+
+    Nothing is written while the rollup is not in use, so markers do not pile
+    up in projects that never run ``refresh``.
+    """
+    keys = set(keys)
+    if keys and in_use():
+        ReportDirty.objects.bulk_create([ReportDirty(campaign=c, day=d) for c, d in keys])
+
+
+def clear() -> int:
+    """Delete every cell and marker: reports come from the events until the next refresh."""
+    ReportDirty.objects.all().delete()
+    return ReportCell.objects.all().delete()[0]
 
 
 def mark_messages_after_commit(message_ids: Iterable[int]) -> None:
@@ -172,6 +190,10 @@ def refresh(limit: int | None = 500, *, rebuild: bool = False) -> dict[str, int]
 
 
 def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
+    # Writers mark nothing until the first cell exists: what they enrich while
+    # the first cells are built is marked here, once those cells exist (with a
+    # margin: a writer stamps enriched_at before it commits).
+    first, started = not in_use(), timezone.now() - FIRST_BUILD_MARGIN
     newest = ReportDirty.objects.aggregate(n=Max("id"))["n"] or 0
     sent = messages_per_cell(Message.objects.order_by())
     built = {(c, d): (n, int(ids)) for c, d, n, ids
@@ -194,4 +216,10 @@ def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
                           "built_at": timezone.now()})
         ReportDirty.objects.filter(campaign=key[0], day=key[1], id__lte=newest).delete()
         done += 1
+    if first:
+        changed = set()
+        for model in (Open, Click):
+            changed.update(model.objects.filter(enriched_at__gte=started)
+                           .values_list("message_id", flat=True).distinct().order_by())
+        mark(keys_of_messages(changed))
     return {"built": done, "deleted": len(gone), "waiting": max(0, len(todo) - done)}

@@ -230,3 +230,42 @@ def test_cells_survive_a_json_round_trip_exactly():
     cell = ReportCell.objects.order_by("campaign", "day").first()
     assert cell.data == reports.partial(rollup.messages_of([(cell.campaign, cell.day)]))
     assert isinstance(cell.day, date)
+
+
+def test_nothing_is_marked_until_the_rollup_is_in_use_and_clear_turns_it_off(capsys):
+    msgs = populate(messages=6)
+    assert jobs.erase_recipient(msgs[0].recipient) == 1
+    Open.objects.create(message=msgs[1], source="human", ip="81.2.69.160",
+                        occurred_at=msgs[1].sent_at + timedelta(hours=1))
+    jobs.sweep()
+    assert not ReportDirty.objects.exists()  # no cells yet: markers would only pile up
+    rollup.refresh()
+    assert jobs.erase_recipient(msgs[2].recipient) == 1
+    assert ReportDirty.objects.exists()
+    call_command("leadpixel_rollup", "--clear")
+    assert "deleted" in capsys.readouterr().out
+    assert not ReportCell.objects.exists() and not ReportDirty.objects.exists()
+    assert how() == {"cells": 0, "live": -1}
+    assert_exact()
+
+
+def test_what_is_enriched_during_the_first_build_is_marked_after_it():
+    msgs = populate(messages=6)
+    event = Open.objects.create(message=msgs[0], source="human", ip="81.2.69.160",
+                                occurred_at=msgs[0].sent_at + timedelta(hours=1))
+    compute = reports.partial
+    calls = []
+
+    def partial_then_enrich(messages, **kwargs):
+        data = compute(messages, **kwargs)
+        if not calls:  # a sweep commits while the first cells are being built
+            jobs.sweep()
+        calls.append(1)
+        return data
+
+    with mock.patch.object(reports, "partial", side_effect=partial_then_enrich):
+        rollup.refresh()
+    event.refresh_from_db()
+    assert event.enriched_at is not None
+    assert ReportDirty.objects.filter(campaign=msgs[0].campaign).exists()
+    assert_exact()
