@@ -92,7 +92,8 @@ def mark_messages_after_commit(message_ids: Iterable[int]) -> None:
 
 def _mark_quietly(message_ids: set[int]) -> None:
     try:
-        mark(keys_of_messages(message_ids))
+        if in_use():
+            mark(keys_of_messages(message_ids))
     except DatabaseError:
         # The data is committed; only the rollup would lag. Say so, never raise
         # into the job that wrote it. ``leadpixel_rollup --rebuild`` mends it.
