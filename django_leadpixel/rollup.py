@@ -8,7 +8,7 @@ caught up. A cell is out of date when:
 
 - a writer left a ``ReportDirty`` marker for it: enrichment (every stored
   event passes through it, or is stored enriched by ``store_many``, which
-  marks too), reclassification, purge and erase;
+  marks too), reclassification, purge and erase (from the first cell on);
 - one of its messages has an event that is not enriched yet (stored by a
   request a moment ago: the request path writes no marker);
 - its messages changed (one was created, deleted or moved to another cell):
