@@ -1,8 +1,9 @@
 """Campaign reports and message timelines: plain ORM queries, no HTTP.
 
 The admin report page, its CSV export and the API's ``stats/`` endpoint all
-call :func:`campaign_report`. Every figure comes from a handful of aggregate
-queries whose number does not depend on how many rows there are:
+call :func:`campaign_report`, which sums per-cell partials from ``rollup``
+where they are current. A partial (:func:`partial`) comes from a handful of
+aggregate queries whose number does not depend on how many rows there are:
 
 1.-3. sent messages, and opened / clicked messages from the events grouped
    per message;
