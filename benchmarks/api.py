@@ -18,18 +18,13 @@ for cursor lists the cost of a page deep in the table (following ``next``
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "example_project")]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
-os.environ.setdefault("LEADPIXEL_DB", "postgres")
-os.environ.setdefault("DJANGO_DEBUG", "0")
-os.environ.setdefault("PGDATABASE", "lp_bench")
+from benchenv import ROOT, use_example_project  # noqa: E402  (benchmarks/benchenv.py)
+
+use_example_project("lp_bench")
 
 from timing import time_page  # noqa: E402  (benchmarks/timing.py)
 

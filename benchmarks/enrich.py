@@ -22,15 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "example_project"), str(ROOT / "benchmarks")]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+from benchenv import use_example_project  # noqa: E402  (benchmarks/benchenv.py)
+
 os.environ["LEADPIXEL_DB"] = "postgres"
-os.environ.setdefault("PGDATABASE", "lp_enrichbench")
+use_example_project("lp_enrichbench")
 
 from ua_mix import USER_AGENTS, make_ips  # noqa: E402  (50 real UAs, their sources)
 

@@ -47,7 +47,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchenv import ROOT, flush_redis_db  # noqa: E402  (benchmarks/benchenv.py)
+
 EXAMPLE = ROOT / "example_project"
 SECRET = "leadpixel-benchmark-not-secret"
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -369,16 +370,6 @@ def start_gunicorn(args, env) -> tuple[subprocess.Popen, int, Path]:
     return proc, port, logfile
 
 
-def flush_redis_db() -> None:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
-            sock.sendall(f"*2\r\n$6\r\nSELECT\r\n${len(str(REDIS_DB))}\r\n{REDIS_DB}\r\n"
-                         "*1\r\n$7\r\nFLUSHDB\r\n".encode())
-            sock.recv(100)
-    except OSError:
-        pass
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="gif,insert,pixel,click")
@@ -410,7 +401,7 @@ def main() -> int:
     ensure_database(args.database)
     setup_django(env)
     targets = prepare_messages()
-    flush_redis_db()
+    flush_redis_db(REDIS_DB)
     proc, port, logfile = start_gunicorn(args, env)
     drainer = start_drainer(env) if args.ingest == "redis" else None
     base = f"http://127.0.0.1:{port}"
@@ -459,7 +450,7 @@ def main() -> int:
         if drainer is not None:
             drainer.kill()
         if args.enrich == "broker":
-            flush_redis_db()
+            flush_redis_db(REDIS_DB)
 
     report(results, args)
     if args.json:

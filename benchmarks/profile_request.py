@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchenv import ROOT, flush_redis_db  # noqa: E402  (benchmarks/benchenv.py)
+
 sys.path[:0] = [str(ROOT), str(ROOT / "example_project")]
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/120.0.0.0 Safari/537.36")
@@ -192,18 +193,6 @@ def main() -> int:
     if args.enrich == "broker":
         flush_redis_db(13)
     return 0
-
-
-def flush_redis_db(number: int) -> None:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
-            sock.sendall(f"*2\r\n$6\r\nSELECT\r\n${len(str(number))}\r\n{number}\r\n"
-                         "*1\r\n$7\r\nFLUSHDB\r\n".encode())
-            sock.recv(100)
-    except OSError:
-        pass
 
 
 if __name__ == "__main__":

@@ -31,14 +31,10 @@ import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "example_project")]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
-os.environ.setdefault("LEADPIXEL_DB", "postgres")
-os.environ.setdefault("DJANGO_DEBUG", "0")
-os.environ.setdefault("PGDATABASE", "lp_bench")
+from benchenv import use_example_project  # noqa: E402  (benchmarks/benchenv.py)
+
+use_example_project("lp_bench")
 
 CAMPAIGNS = [f"campaign-{i:02d}" for i in range(20)]
 SUBJECTS = ["Spring sale", "Your invoice", "News from us", "Last chance", "Welcome!",
