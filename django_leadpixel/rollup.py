@@ -125,7 +125,7 @@ def _usable() -> bool:
     # Cells hold days of the default time zone; a user in another one gets the
     # events' own figures.
     return (timezone.get_current_timezone_name() == timezone.get_default_timezone_name()
-            and ReportCell.objects.exists())
+            and in_use())
 
 
 def out_of_date_keys() -> set[Key] | None:
