@@ -33,6 +33,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     "ENRICH_ON_RECORD": (bool,),
     "BATCH_SIZE": (int,),
     "HONEYPOT_LINK": (bool,),
+    "PREPARE_STATEMENTS": (bool,),
     "RANGES_DIR": _PATH,
     "INGEST": (str,),
     "INGEST_REDIS_URL": (str,),

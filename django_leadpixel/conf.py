@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "INGEST_KEY": "leadpixel:ingest",
     # Seconds a request waits on Redis before writing directly instead.
     "INGEST_TIMEOUT": 0.05,
+    # PostgreSQL: prepare the request path's INSERT once per connection (False:
+    # send it as text every time; see README "Prepared statements").
+    "PREPARE_STATEMENTS": True,
     # Directory of IP range files that overrides the packaged ones.
     "RANGES_DIR": None,
     # REST API (django_leadpixel.api): dotted paths of the DRF permission classes

@@ -19,13 +19,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import rollup, signals
+from . import prepared, rollup, signals
 from .classify import BURST_MIN_OTHERS, SOURCES, Verdict, classify, needs_network_fact
 from .conf import app_settings
 from .enrichment import anonymize_ip
@@ -215,14 +215,18 @@ def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=8)
-def _insert_plan(kind: str, alias: str,
-                 from_message: bool = True) -> tuple[str, list[tuple[Any, int, Any]]]:
-    """The INSERT of one event, built once per database and kind.
+class InsertPlan(NamedTuple):
+    sql: str
+    # One slot per parameter, in order: ``(field, 0, None)`` takes the field's
+    # value with consent, ``(field, 1, None)`` without, ``(None, 0, value)`` is a constant.
+    slots: list[tuple[Any, int, Any]]
+    types: list[str]  # each parameter's database type (for PREPARE)
 
-    Returns (sql, one slot per parameter in order): ``(field, 0, None)`` takes
-    the field's value with consent, ``(field, 1, None)`` without,
-    ``(None, 0, value)`` is a constant. The column list comes from the model,
+
+@functools.lru_cache(maxsize=8)
+def _insert_plan(kind: str, alias: str, from_message: bool = True) -> InsertPlan:
+    """The INSERT of one event, built once per database and kind.
+ The column list comes from the model,
     so it follows migrations; enrichment columns are their defaults, written
     as literals. ``from_message``: ``INSERT ... SELECT`` from the message row
     (by public id, the consent rules applied in SQL); else ``INSERT ... VALUES``
@@ -233,7 +237,7 @@ def _insert_plan(kind: str, alias: str,
     model = Open if kind == "open" else Click
     dynamic = set(stored_fields(Hit(kind=kind, message_id=uuid.UUID(int=0)),
                                 Verdict("unknown", ""), True)) | {"message"}
-    columns, values, slots = [], [], []
+    columns, values, slots, types = [], [], [], []
     for f in model._meta.concrete_fields:
         columns.append(quote(f.column))
         if from_message and f.name == "message":
@@ -243,9 +247,11 @@ def _insert_plan(kind: str, alias: str,
             values.append(conn.ops.unification_cast_sql(f)
                           % "CASE WHEN m.tracking_consent THEN %s ELSE %s END")
             slots += [(f, 0, None), (f, 1, None)]
+            types += [prepared.param_type(f, conn)] * 2
         elif f.name in dynamic:
             values.append("%s")
             slots.append((f, 0, None))
+            types.append(prepared.param_type(f, conn))
         else:
             # Enrichment columns start empty: literals, not parameters to adapt per request.
             constant = f.get_db_prep_save(f.get_default(), conn)
@@ -253,11 +259,14 @@ def _insert_plan(kind: str, alias: str,
             values.append("%s" if literal is None else literal)
             if literal is None:
                 slots.append((None, 0, constant))
+                types.append(prepared.param_type(f, conn))
     insert = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
     if from_message:
-        return (insert + f"SELECT {', '.join(values)} FROM {quote(Message._meta.db_table)} m "
-                "WHERE m.public_id = %s RETURNING message_id, anonymous"), slots
-    return insert + f"VALUES ({', '.join(values)})", slots
+        types.append(prepared.param_type(Message._meta.get_field("public_id"), conn))
+        return InsertPlan(insert + f"SELECT {', '.join(values)} FROM "
+                          f"{quote(Message._meta.db_table)} m WHERE m.public_id = %s "
+                          "RETURNING message_id, anonymous", slots, types)
+    return InsertPlan(insert + f"VALUES ({', '.join(values)})", slots, types)
 
 
 def _literal(value: Any, conn) -> str | None:
@@ -294,13 +303,13 @@ def _insert_hit(hit: Hit, verdict: Verdict) -> Open | Click | None:
     """
     conn = transaction.get_connection()
     model = Open if hit.kind == "open" else Click
-    sql, slots = _insert_plan(hit.kind, conn.alias)
+    plan = _insert_plan(hit.kind, conn.alias)
     values = (stored_fields(hit, verdict, True), stored_fields(hit, verdict, False))
-    params = _params(slots, values, conn)
+    params = _params(plan.slots, values, conn)
     params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
     try:
         with _savepoint_if_needed(conn), conn.cursor() as cursor:
-            cursor.execute(sql, params)
+            prepared.execute(conn, cursor, plan.sql, plan.types, params)
             row = cursor.fetchone()
     except IntegrityError:
         if model.objects.filter(pk=hit.id).exists():
@@ -329,9 +338,9 @@ def _insert_row(event: Open | Click) -> None:
     if kind == "open":  # opens normally take _insert_hit; this is the fallback
         event.save(force_insert=True)
         return
-    sql, slots = _insert_plan(kind, conn.alias, from_message=False)
+    plan = _insert_plan(kind, conn.alias, from_message=False)
     with conn.cursor() as cursor:
-        cursor.execute(sql, _params(slots, (event.__dict__,), conn))
+        cursor.execute(plan.sql, _params(plan.slots, (event.__dict__,), conn))
     event._state.adding = False
 
 

@@ -1,0 +1,127 @@
+"""The request path's INSERT as a server-side prepared statement (PostgreSQL)."""
+
+import logging
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from django_leadpixel import prepared
+from django_leadpixel.models import Click, Open
+from django_leadpixel.recording import Hit, record
+
+from .conftest import CHROME, ON_POSTGRES, make_message
+from .test_views import assert_gif, click_path, pixel_path
+
+SETTINGS = {"BASE_URL": "https://mail.example.com", "ENRICH_ON_RECORD": False}
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="PREPARE is PostgreSQL's")
+
+
+def test_statement_numbers_the_parameters_and_names_it_by_its_text():
+    name, prepare, run = prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING a", ["uuid", "text"])
+    assert prepare == f"PREPARE {name} (uuid, text) AS INSERT INTO t VALUES ($1, $2) RETURNING a"
+    assert run == f"EXECUTE {name} (%s, %s)"
+    assert name.startswith("leadpixel_")
+    assert prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING b", ["uuid", "text"])[0] != name
+    assert prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING a", ["uuid", "int"])[0] != name
+    with pytest.raises(ValueError, match="2 placeholders for 1 types"):
+        prepared.statement("VALUES (%s, %s)", ["text"])
+
+
+@postgres_only
+def test_a_varchar_parameter_is_text_so_the_column_still_refuses_overlong_values():
+    assert prepared.param_type(Open._meta.get_field("source"), connection) == "text"
+    assert prepared.param_type(Open._meta.get_field("id"), connection) == "uuid"
+
+
+def _sql(captured):
+    return [q["sql"].split(" ", 2)[:2] for q in captured.captured_queries]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production
+@override_settings(LEADPIXEL=SETTINGS)
+def test_prepared_once_per_connection_then_executed(client):
+    connection.close()  # a new connection: nothing prepared on it yet
+    consenting, refusing = make_message(), make_message(tracking_consent=False)
+    with CaptureQueriesContext(connection) as first:
+        assert_gif(client.get(pixel_path(consenting), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.7"))
+    with CaptureQueriesContext(connection) as later:
+        assert_gif(client.get(pixel_path(refusing), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.8"))
+        assert client.get(click_path(consenting), HTTP_USER_AGENT=CHROME).status_code == 302
+        assert client.get(click_path(consenting), HTTP_USER_AGENT=CHROME).status_code == 302
+    assert [words[0] for words in _sql(first)] == ["PREPARE", "EXECUTE"]
+    assert [words[0] for words in _sql(later)] == ["EXECUTE", "PREPARE", "EXECUTE", "EXECUTE"]
+    # The consent rules still apply inside the prepared statement.
+    kept = Open.objects.get(message=consenting)
+    assert (str(kept.ip), kept.user_agent, kept.anonymous) == ("198.51.100.7", CHROME, False)
+    hidden = Open.objects.get(message=refusing)
+    assert (hidden.ip, hidden.user_agent, hidden.anonymous) == (None, "", True)
+    assert Click.objects.filter(message=consenting).count() == 2
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(LEADPIXEL=SETTINGS)
+def test_a_duplicate_id_is_still_a_no_op():
+    message = make_message()
+    hit = Hit(kind="open", message_id=message.public_id, ip="198.51.100.7", user_agent=CHROME)
+    assert record(hit) is not None
+    assert record(hit) is None
+    assert Open.objects.filter(pk=hit.id).count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(LEADPIXEL=SETTINGS)
+def test_a_pooler_that_loses_statements_loses_no_hit(client, caplog):
+    """PgBouncer in transaction mode: EXECUTE may land on a server connection
+    that never saw the PREPARE. DEALLOCATE ALL before each hit plays that part."""
+    connection.close()
+    message = make_message()
+    with connection.cursor() as cursor, caplog.at_level(logging.WARNING, "django_leadpixel"):
+        for _ in range(prepared.MAX_MISSES):
+            assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))  # prepares
+            cursor.execute("DEALLOCATE ALL")
+            assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))  # misses
+        with CaptureQueriesContext(connection) as after:
+            assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    assert Open.objects.filter(message=message).count() == 2 * prepared.MAX_MISSES + 1
+    # Each miss fell back to the plain statement; after MAX_MISSES misses the
+    # connection stopped preparing.
+    assert [words[0] for words in _sql(after)] == ["INSERT"]
+    assert "prepared statements keep vanishing" in caplog.text
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(LEADPIXEL=SETTINGS)
+def test_a_statement_prepared_by_someone_else_is_used(client):
+    """A pooler's server connection may already hold our statement (same name, same text)."""
+    connection.close()
+    message = make_message()
+    assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    prepared._state.clear()  # we forget; the server connection remembers
+    with CaptureQueriesContext(connection) as captured:
+        assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    assert [words[0] for words in _sql(captured)] == ["PREPARE", "EXECUTE"]
+    assert Open.objects.filter(message=message).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("settings_, atomic", [({**SETTINGS, "PREPARE_STATEMENTS": False}, False),
+                                               (SETTINGS, True)])
+def test_plain_statement_when_turned_off_or_inside_a_transaction(client, settings_, atomic):
+    from django.db import transaction
+
+    message = make_message()
+    with override_settings(LEADPIXEL=settings_), CaptureQueriesContext(connection) as captured:
+        if atomic:
+            with transaction.atomic():
+                assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+        else:
+            assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    verbs = [words[0] for words in _sql(captured)]
+    assert "INSERT" in verbs and "PREPARE" not in verbs and "EXECUTE" not in verbs
+    assert Open.objects.filter(message=message).count() == 1
