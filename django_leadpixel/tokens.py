@@ -19,7 +19,7 @@ database down and after retention has purged the message.
 from __future__ import annotations
 
 import base64
-import binascii
+import re
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -67,21 +67,35 @@ def _encode(salt: str, payload: bytes) -> str:
     return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
 
 
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32
+_BASE32 = re.compile(r"[A-Za-z2-7]+")
+# int(text, 32) reads the digits 0-9A-V: the same five bits per letter, spelled otherwise.
+_AS_INT_DIGITS = str.maketrans(ALPHABET + ALPHABET.lower(), "0123456789ABCDEFGHIJKLMNOPQRSTUV" * 2)
+
+
+def b32decode_canonical(token: str) -> bytes:
+    """Bytes of an unpadded base32 token, in either case; ``BadToken`` unless canonical.
+
+    Only the canonical spelling is valid: the last letter carries spare bits,
+    and two spellings of one token would be one token twice. Same answer as
+    ``base64.b32decode`` plus a re-encoding check, in C rather than a Python
+    loop (a third of the pixel's token work).
+    """
+    if not _BASE32.fullmatch(token) or len(token) % 8 in (1, 3, 6):
+        raise BadToken("not base32")
+    size, spare = divmod(len(token) * 5, 8)
+    value = int(token.translate(_AS_INT_DIGITS), 32)
+    if value & ((1 << spare) - 1):
+        raise BadToken("not canonical base32")
+    return (value >> spare).to_bytes(size, "big")
+
+
 def _decode(salt: str, token: str) -> bytes:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise BadToken("empty or oversized token")
-    text = token.upper()
-    text += "=" * (-len(text) % 8)
-    try:
-        raw = base64.b32decode(text.encode("ascii"))
-    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-        raise BadToken("not base32") from exc
+    raw = b32decode_canonical(token)
     if len(raw) <= MAC_BYTES + 1:
         raise BadToken("token too short")
-    # Only the canonical spelling is valid: the last base32 letter carries
-    # spare bits, and two spellings of one token would be one token twice.
-    if base64.b32encode(raw).decode("ascii").rstrip("=") != text.rstrip("="):
-        raise BadToken("not canonical base32")
     payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())]
     if not any(constant_time_compare(mac, _mac(salt, payload, key)) for key in secrets):

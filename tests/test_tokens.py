@@ -1,7 +1,11 @@
+import base64
+import binascii
 import uuid
 
 import pytest
 from django.test import override_settings
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from django_leadpixel import tokens
 
@@ -74,3 +78,35 @@ def test_urls_are_absolute_from_base_url_and_carry_no_personal_data(message):
     for text in (url, click):
         assert message.recipient not in text and str(message.pk) not in text.split("/")[-1][:3]
         assert str(message.public_id) not in text
+
+
+def _reference_decode(token: str) -> bytes | None:
+    """The canonical base32 rule spelled with the standard library (None: rejected)."""
+    if not token or not token.isascii() or not all(ch.upper() in tokens.ALPHABET for ch in token):
+        return None
+    text = token.upper()
+    try:
+        raw = base64.b32decode(text + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if base64.b32encode(raw).decode().rstrip("=") == text else None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(
+    st.text(alphabet=tokens.ALPHABET + tokens.ALPHABET.lower(), max_size=90),
+    st.text(alphabet=tokens.ALPHABET + "=01890_ -+ıſ\x00", max_size=20),
+    st.binary(max_size=60).map(lambda b: base64.b32encode(b).decode().rstrip("=")),
+))
+@example("")
+@example("AE")  # canonical: one byte
+@example("AF")  # same byte with spare bits set
+@example("A")   # a length base32 cannot have
+def test_base32_decoding_matches_the_standard_library(token):
+    expected = _reference_decode(token)
+    if expected is None:
+        with pytest.raises(tokens.BadToken):
+            tokens.b32decode_canonical(token)
+    else:
+        assert tokens.b32decode_canonical(token) == expected
+        assert tokens.b32decode_canonical(token.lower()) == expected
