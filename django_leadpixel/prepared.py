@@ -25,6 +25,7 @@ sharing a server connection never run each other's statements.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -51,7 +52,8 @@ class _State:
         self.misses = 0
 
 
-def statement(sql: str, types: list[str]) -> tuple[str, str, str]:
+@functools.lru_cache(maxsize=32)
+def statement(sql: str, types: tuple[str, ...]) -> tuple[str, str, str]:
     """(name, PREPARE text, EXECUTE text) for ``sql`` with ``%s`` parameters of ``types``."""
     parts = sql.split("%s")
     if len(parts) - 1 != len(types):
@@ -81,7 +83,7 @@ def _usable(connection) -> bool:
             and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))
 
 
-def execute(connection, cursor, sql: str, types: list[str], params: list) -> None:
+def execute(connection, cursor, sql: str, types: tuple[str, ...], params: list) -> None:
     """Run ``sql`` on ``cursor`` (a Django cursor of ``connection``), prepared where safe."""
     if not _usable(connection):
         cursor.execute(sql, params)

@@ -211,116 +211,121 @@ def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
         if type(event).objects.filter(pk=event.pk).exists():
             return False
         raise
-    transaction.on_commit(lambda: _enqueue_enrichment(event))
+    transaction.on_commit(functools.partial(
+        _enqueue_enrichment, "open" if isinstance(event, Open) else "click", event.pk))
     return True
 
 
 class InsertPlan(NamedTuple):
     sql: str
-    # One slot per parameter, in order: ``(field, 0, None)`` takes the field's
-    # value with consent, ``(field, 1, None)`` without, ``(None, 0, value)`` is a constant.
-    slots: list[tuple[Any, int, Any]]
-    types: list[str]  # each parameter's database type (for PREPARE)
+    # One slot per parameter, in order: ``(field, None)`` takes the field's
+    # value from the row to store, ``(None, value)`` is a constant.
+    slots: list[tuple[Any, Any]]
+    types: tuple[str, ...]  # each parameter's database type (for PREPARE)
 
 
 @functools.lru_cache(maxsize=8)
 def _insert_plan(kind: str, alias: str, from_message: bool = True) -> InsertPlan:
     """The INSERT of one event, built once per database and kind.
- The column list comes from the model,
-    so it follows migrations; enrichment columns are their defaults, written
-    as literals. ``from_message``: ``INSERT ... SELECT`` from the message row
-    (by public id, the consent rules applied in SQL); else ``INSERT ... VALUES``
-    for a row whose message was read already (databases without RETURNING).
+
+    The column list comes from the model, so it follows migrations; constants
+    (enrichment columns, which start empty, and what is stored without
+    consent) are written as literals, not parameters to adapt per request.
+    ``from_message``: ``INSERT ... SELECT`` from the message row (by public
+    id, the consent rules applied in SQL); else ``INSERT ... VALUES`` for a
+    row whose message was read already (databases without RETURNING).
     """
     conn = connections[alias]
     quote = conn.ops.quote_name
     model = Open if kind == "open" else Click
-    dynamic = set(stored_fields(Hit(kind=kind, message_id=uuid.UUID(int=0)),
-                                Verdict("unknown", ""), True)) | {"message"}
+    blank = Hit(kind=kind, message_id=uuid.UUID(int=0))
+    dynamic = set(stored_fields(blank, Verdict("unknown", ""), True)) | {"message"}
+    without_consent = stored_fields(blank, Verdict("unknown", ""), False)
     columns, values, slots, types = [], [], [], []
+
+    def constant(f, value) -> str:
+        value = f.get_db_prep_save(value, conn)
+        literal = _literal(value, conn)
+        if literal is None:
+            slots.append((None, value))
+            types.append(prepared.param_type(f, conn))
+        return "%s" if literal is None else literal
+
     for f in model._meta.concrete_fields:
         columns.append(quote(f.column))
         if from_message and f.name == "message":
             values.append("m.id")
         elif from_message and f.name in CONSENT_FIELDS:
-            # The cast: PostgreSQL types a CASE of two untyped parameters as text.
+            slots.append((f, None))
+            types.append(prepared.param_type(f, conn))
+            otherwise = constant(f, without_consent[f.name])
+            # The cast: PostgreSQL types a CASE of an untyped parameter as text.
             values.append(conn.ops.unification_cast_sql(f)
-                          % "CASE WHEN m.tracking_consent THEN %s ELSE %s END")
-            slots += [(f, 0, None), (f, 1, None)]
-            types += [prepared.param_type(f, conn)] * 2
+                          % f"CASE WHEN m.tracking_consent THEN %s ELSE {otherwise} END")
         elif f.name in dynamic:
             values.append("%s")
-            slots.append((f, 0, None))
+            slots.append((f, None))
             types.append(prepared.param_type(f, conn))
         else:
-            # Enrichment columns start empty: literals, not parameters to adapt per request.
-            constant = f.get_db_prep_save(f.get_default(), conn)
-            literal = _literal(constant, conn)
-            values.append("%s" if literal is None else literal)
-            if literal is None:
-                slots.append((None, 0, constant))
-                types.append(prepared.param_type(f, conn))
+            values.append(constant(f, f.get_default()))
     insert = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
     if from_message:
         types.append(prepared.param_type(Message._meta.get_field("public_id"), conn))
         return InsertPlan(insert + f"SELECT {', '.join(values)} FROM "
                           f"{quote(Message._meta.db_table)} m WHERE m.public_id = %s "
-                          "RETURNING message_id, anonymous", slots, types)
-    return InsertPlan(insert + f"VALUES ({', '.join(values)})", slots, types)
+                          "RETURNING message_id, anonymous", slots, tuple(types))
+    return InsertPlan(insert + f"VALUES ({', '.join(values)})", slots, tuple(types))
 
 
 def _literal(value: Any, conn) -> str | None:
-    """SQL for a constant that needs no quoting (None when it must stay a parameter)."""
+    """SQL for a constant (None when it must stay a parameter)."""
     if value is None:
         return "NULL"
-    if value == "" and isinstance(value, str):
-        return "''"
     if isinstance(value, bool):
         if conn.vendor == "postgresql":
             return "TRUE" if value else "FALSE"
         return "1" if value else "0"
+    if isinstance(value, str) and value.isprintable() and "%" not in value and "\\" not in value:
+        return "'" + value.replace("'", "''") + "'"  # standard SQL; % would be a placeholder
     return None
 
 
-def _params(slots: list[tuple[Any, int, Any]], rows: tuple[Any, ...], conn) -> list[Any]:
-    return [value if f is None else f.get_db_prep_save(rows[which][f.attname], conn)
-            for f, which, value in slots]
+def _params(slots: list[tuple[Any, Any]], row: dict[str, Any], conn) -> list[Any]:
+    return [value if f is None else f.get_db_prep_save(row[f.attname], conn)
+            for f, value in slots]
 
 
 # Fields whose stored value depends on the message's tracking consent.
 CONSENT_FIELDS = ("ip", "user_agent", "anonymous", "reason")
 
 
-def _insert_hit(hit: Hit, verdict: Verdict) -> Open | Click | None:
+def _insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
     """Store a hit in ONE statement: ``INSERT ... SELECT`` from the message row.
 
     The message is read by the INSERT itself, with the tracking-consent rules
     applied in SQL, so the request costs about what a bare ORM insert costs.
     ``verdict`` comes from the request alone; what history adds to a click's
     (a burst of links, a click at delivery time) is settled when the click is
-    enriched, a moment later (``jobs.settle_clicks``). Returns None when the
-    message is gone or the hit was stored before.
+    enriched, a moment later (``jobs.settle_clicks``). Returns the stored
+    row's fields, or None when the message is gone or the hit was stored before.
     """
     conn = transaction.get_connection()
-    model = Open if hit.kind == "open" else Click
     plan = _insert_plan(hit.kind, conn.alias)
     values = (stored_fields(hit, verdict, True), stored_fields(hit, verdict, False))
-    params = _params(plan.slots, values, conn)
+    params = _params(plan.slots, values[0], conn)
     params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
     try:
         with _savepoint_if_needed(conn), conn.cursor() as cursor:
             prepared.execute(conn, cursor, plan.sql, plan.types, params)
             row = cursor.fetchone()
     except IntegrityError:
-        if model.objects.filter(pk=hit.id).exists():
+        if (Open if hit.kind == "open" else Click).objects.filter(pk=hit.id).exists():
             return None  # stored before: writing it twice is a no-op
         raise
     if row is None:
         return None
-    event = model(message_id=row[0], **values[1 if row[1] else 0])
-    event._state.adding = False
-    transaction.on_commit(lambda: _enqueue_enrichment(event))
-    return event
+    transaction.on_commit(functools.partial(_enqueue_enrichment, hit.kind, hit.id))
+    return {**values[1 if row[1] else 0], "message_id": row[0]}
 
 
 def _savepoint_if_needed(conn=None):
@@ -340,59 +345,71 @@ def _insert_row(event: Open | Click) -> None:
         return
     plan = _insert_plan(kind, conn.alias, from_message=False)
     with conn.cursor() as cursor:
-        cursor.execute(plan.sql, _params(plan.slots, (event.__dict__,), conn))
+        cursor.execute(plan.sql, _params(plan.slots, event.__dict__, conn))
     event._state.adding = False
 
 
-def _enqueue_enrichment(event: Open | Click) -> None:
+def _enqueue_enrichment(kind: str, event_id: uuid.UUID) -> None:
     if app_settings.ENRICH_ON_RECORD:
         from .tasks import enqueue_enrichment
 
-        enqueue_enrichment(event)
+        enqueue_enrichment(kind, event_id)
+
+
+def _signal(model: type[Open] | type[Click]):
+    return signals.open_recorded if model is Open else signals.click_recorded
 
 
 def _send_signal(event: Open | Click, request) -> None:
     # send_robust: a receiver's bug must not turn a stored event into a 500
     # (or, for the pixel, into a broken image). It is logged instead.
-    signal = signals.open_recorded if isinstance(event, Open) else signals.click_recorded
+    signal = _signal(type(event))
     for receiver, result in signal.send_robust(sender=type(event), event=event, request=request):
         if isinstance(result, Exception):
             logger.error("leadpixel: %s receiver %r failed", type(event).__name__, receiver,
                          exc_info=result)
 
 
-def record(hit: Hit, request=None) -> Open | Click | None:
+def record(hit: Hit, request=None) -> bool:
     """Classify and store one hit. Never raises on database failure: spools instead.
 
-    Returns the stored event, or None when the message no longer exists
-    (purged or erased: the token outlives it), the hit was spooled, or it went
-    to the ingest buffer (``INGEST = "redis"``; stored later by the ``ingest`` task).
+    True when the hit was stored now; False when the message no longer exists
+    (purged or erased: the token outlives it), the hit was stored before or
+    spooled, or it went to the ingest buffer (``INGEST = "redis"``; stored later
+    by the ``ingest`` task). The ``*_recorded`` signals get the stored event.
     """
     if app_settings.INGEST == "redis":
         from . import buffer
 
         if buffer.push(hit, verdict_for(hit)):
-            return None
+            return False
+    model = Open if hit.kind == "open" else Click
     try:
         if transaction.get_connection().features.can_return_columns_from_insert:
             # One statement; a click's verdict from history (bursts, timing) is
             # settled when it is enriched (jobs.settle_clicks).
-            event = _insert_hit(hit, verdict_for(hit))
-            stored = event is not None
+            row = _insert_hit(hit, verdict_for(hit))
+            if row is None:
+                return False
+            event = None
         else:
             message = message_for(hit)
             if message is None:
-                return None
+                return False
             facts = history_facts(hit, message)
             event = build_event(hit, message, verdict_for(hit, facts))
-            stored = _store(event, facts)
+            if not _store(event, facts):
+                return False
     except Exception as exc:  # noqa: BLE001 - nothing lost, whatever failed
         logger.exception("leadpixel: could not store %s %s, spooled", hit.kind, hit.id)
         spool(hit, _verdict_or_unknown(hit, exc))
-        return None
-    if stored:
+        return False
+    if _signal(model).has_listeners(model):
+        if event is None:  # built only for receivers: the request path does without
+            event = model(**row)
+            event._state.adding = False
         _send_signal(event, request)
-    return event
+    return True
 
 
 def _verdict_or_unknown(hit: Hit, exc: Exception) -> Verdict:

@@ -125,13 +125,13 @@ class Dispatcher:
 dispatcher = Dispatcher()
 
 
-def enqueue_enrichment(event) -> None:
-    kind = "open" if event._meta.model_name == "open" else "click"
+def enqueue_enrichment(kind: str, event_id) -> None:
+    """Enrich the stored ``kind`` ("open" or "click") event ``event_id`` soon."""
     if enrich_events.app.conf.task_always_eager:
         # Eager mode (the example project, tests): no broker, run it here.
         try:
-            jobs.enrich_one(kind, str(event.pk))
+            jobs.enrich_one(kind, str(event_id))
         except Exception:  # noqa: BLE001 - enrichment never breaks a response
-            logger.exception("leadpixel: enrichment of %s %s failed", kind, event.pk)
+            logger.exception("leadpixel: enrichment of %s %s failed", kind, event_id)
         return
-    dispatcher.add(kind, str(event.pk))
+    dispatcher.add(kind, str(event_id))

@@ -19,14 +19,14 @@ postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="PREPARE is PostgreSQ
 
 
 def test_statement_numbers_the_parameters_and_names_it_by_its_text():
-    name, prepare, run = prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING a", ["uuid", "text"])
+    name, prepare, run = prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING a", ("uuid", "text"))
     assert prepare == f"PREPARE {name} (uuid, text) AS INSERT INTO t VALUES ($1, $2) RETURNING a"
     assert run == f"EXECUTE {name} (%s, %s)"
     assert name.startswith("leadpixel_")
-    assert prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING b", ["uuid", "text"])[0] != name
-    assert prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING a", ["uuid", "int"])[0] != name
+    assert prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING b", ("uuid", "text"))[0] != name
+    assert prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING a", ("uuid", "int"))[0] != name
     with pytest.raises(ValueError, match="2 placeholders for 1 types"):
-        prepared.statement("VALUES (%s, %s)", ["text"])
+        prepared.statement("VALUES (%s, %s)", ("text",))
 
 
 @postgres_only
@@ -67,8 +67,8 @@ def test_prepared_once_per_connection_then_executed(client):
 def test_a_duplicate_id_is_still_a_no_op():
     message = make_message()
     hit = Hit(kind="open", message_id=message.public_id, ip="198.51.100.7", user_agent=CHROME)
-    assert record(hit) is not None
-    assert record(hit) is None
+    assert record(hit) is True
+    assert record(hit) is False
     assert Open.objects.filter(pk=hit.id).count() == 1
 
 

@@ -41,6 +41,24 @@ def test_pixel_records_an_open_and_answers_the_gif(client, message):
     assert (event.ip, event.user_agent, event.source, event.method) == (
         "198.51.100.7", CHROME, "human", "GET")
     assert received and received[0]["event"] == event and received[0]["request"] is not None
+    sent = received[0]["event"]  # built for the receivers from what was stored
+    assert (sent.message_id, sent.ip, sent.user_agent, sent.source, sent.anonymous) == (
+        message.pk, "198.51.100.7", CHROME, "human", False)
+    assert not sent._state.adding
+
+
+def test_a_receiver_gets_the_event_as_stored_without_consent(client):
+    message = make_message(tracking_consent=False)
+    received = []
+    open_recorded.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t3")
+    try:
+        client.get(pixel_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.7")
+    finally:
+        open_recorded.disconnect(dispatch_uid="t3")
+    stored, sent = Open.objects.get(), received[0]["event"]
+    for name in ("ip", "user_agent", "anonymous", "reason", "message_id"):
+        assert getattr(sent, name) == getattr(stored, name), name
+    assert (sent.ip, sent.user_agent, sent.anonymous) == (None, "", True)
 
 
 def test_gmail_proxy_open_is_classified(client, message):
@@ -91,6 +109,9 @@ def test_click_records_and_redirects(client, message):
     assert (event.url, event.position, event.source, event.ip) == (
         "https://shop.example.com/offer", 2, "human", "203.0.113.9")
     assert received[0]["event"] == event
+    sent = received[0]["event"]
+    assert (sent.url, sent.position, sent.ip, sent.message_id) == (
+        "https://shop.example.com/offer", 2, "203.0.113.9", message.pk)
 
 
 def test_click_redirects_after_the_message_is_purged(client, message):
@@ -151,8 +172,8 @@ def test_writing_an_event_twice_is_a_no_op(message):
     from django_leadpixel.recording import Hit, record
 
     hit = Hit(kind="open", message_id=message.public_id, user_agent=CHROME, ip="198.51.100.1")
-    assert record(hit) is not None
-    record(hit)
+    assert record(hit) is True
+    assert record(hit) is False
     assert Open.objects.count() == 1
     assert Message.objects.with_stats().get().opens_total == 1
 
