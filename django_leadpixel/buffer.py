@@ -13,7 +13,10 @@ list; a lock lets one drainer run at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 from collections import Counter
 
 from .conf import app_settings
@@ -24,6 +27,7 @@ logger = logging.getLogger("django_leadpixel")
 LOCK_SECONDS = 30
 
 _clients: dict[tuple[str, float], object] = {}
+_pushers = threading.local()
 
 
 def client():
@@ -39,11 +43,38 @@ def client():
     return _clients[key]
 
 
+def _pusher():
+    """This thread's own connection for ``push``: one RPUSH and its reply, no pool.
+
+    The client's pool, retry and health-check layers cost 74 µs of CPU a push
+    against 28 µs for the connection alone (measured on loopback); on the
+    request path that is most of what buffering saves. A connection made
+    before a fork is not reused in the child.
+    """
+    import redis
+
+    key = (app_settings.INGEST_REDIS_URL, float(app_settings.INGEST_TIMEOUT), os.getpid())
+    if getattr(_pushers, "key", None) != key:
+        _pushers.connection = redis.ConnectionPool.from_url(
+            key[0], socket_timeout=key[1], socket_connect_timeout=key[1]).make_connection()
+        _pushers.key = key
+    return _pushers.connection
+
+
 def push(hit: Hit, verdict) -> bool:
     """Append ``hit`` to the buffer. False when Redis could not take it in time."""
+    line = dumps(to_line(hit, verdict))
     try:
-        client().rpush(app_settings.INGEST_KEY, dumps(to_line(hit, verdict)))
+        connection = _pusher()
+        connection.send_command("RPUSH", app_settings.INGEST_KEY, line, check_health=False)
+        connection.read_response()
     except Exception:  # noqa: BLE001 - any Redis trouble: the caller writes directly
+        # A reply that came late would be read as the next one's: start afresh.
+        # (If Redis did take the line, the direct write and the drain share its
+        # event id, so it is stored once.)
+        with contextlib.suppress(Exception):
+            _pushers.connection.disconnect()
+        _pushers.key = None
         logger.warning("leadpixel: ingest buffer unavailable, writing %s %s directly",
                        hit.kind, hit.id, exc_info=True)
         return False

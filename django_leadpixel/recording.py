@@ -16,7 +16,7 @@ import logging
 import logging.handlers
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
@@ -152,7 +152,9 @@ def verdict_for(hit: Hit, facts: Facts = Facts()) -> Verdict:
         method=hit.method,
         purpose=hit.purpose,
         honeypot=hit.honeypot,
-        **asdict(facts),
+        seconds_since_sent=facts.seconds_since_sent,
+        burst=facts.burst,
+        opened_from_network=facts.opened_from_network,
     )
 
 

@@ -62,6 +62,7 @@ def _behind_trusted_proxies(request: HttpRequest, prefixes: list[str]) -> str | 
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # the same few dozen META keys, request after request
 def _fold(key: str) -> str:
     # How python-ipware matches header names: case- and dash/underscore-blind.
     return key.upper().replace("-", "_")
@@ -104,9 +105,16 @@ def _peer_only(meta: dict) -> tuple[bool, str | None]:
     if names is None or any(isinstance(key, str) and _fold(key) in names for key in meta):
         return False, None
     strict = getattr(settings, "IPWARE_STRICT", None)
-    ip, _trusted = _peer_reader(app_settings.IP_PROXY_ORDER == "left-most").get_client_ip(
-        {"REMOTE_ADDR": meta.get("REMOTE_ADDR")}, True if strict is None else bool(strict))
-    return True, None if ip is None else clean_ip(str(ip))
+    return True, _peer_answer(meta.get("REMOTE_ADDR"), app_settings.IP_PROXY_ORDER == "left-most",
+                              True if strict is None else bool(strict))
+
+
+@functools.lru_cache(maxsize=4096)
+def _peer_answer(remote_addr, leftmost: bool, strict: bool) -> str | None:
+    # ipware's answer depends on these three alone; senders open mail from
+    # the same addresses again and again.
+    ip, _trusted = _peer_reader(leftmost).get_client_ip({"REMOTE_ADDR": remote_addr}, strict)
+    return None if ip is None else clean_ip(str(ip))
 
 
 def request_info(request: HttpRequest) -> tuple[str | None, str]:

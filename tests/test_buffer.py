@@ -138,3 +138,37 @@ def test_storing_a_batch_costs_the_same_queries_for_one_message_or_many(
     # a fixed number, not one per message.
     with django_assert_max_num_queries(12):
         assert store_many(hits)["stored"] == 60
+
+
+def test_a_redis_that_never_answers_costs_one_timeout_and_loses_nothing(client):
+    """A listener that accepts and never replies (a hung Redis): the request
+    gives up after INGEST_TIMEOUT and writes directly."""
+    import socket
+    import time
+
+    message = make_message()
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+        with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "INGEST": "redis",
+                                          "INGEST_REDIS_URL": url, "INGEST_TIMEOUT": 0.2}):
+            started = time.monotonic()
+            assert pixel(client, message).content == PIXEL_GIF
+            waited = time.monotonic() - started
+    assert Open.objects.count() == 1
+    assert waited < 10  # a hang detector, not a speed test: without the timeout it never returns
+
+
+def test_a_dropped_connection_falls_back_once_then_buffers_again(client, buffered):
+    redis, key = buffered
+    message = make_message()
+    assert pixel(client, message).status_code == 200
+    assert redis.llen(key) == 1
+    redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # Redis restarted
+    for _ in range(3):
+        assert pixel(client, message).status_code == 200
+    buffered_now, direct = redis.llen(key), Open.objects.count()
+    assert buffered_now + direct == 4 and buffered_now >= 3  # at most one written directly
+    assert buffer.drain()["stored"] == buffered_now
+    assert Open.objects.count() == 4
