@@ -172,3 +172,32 @@ def test_a_dropped_connection_falls_back_once_then_buffers_again(client, buffere
     assert buffered_now + direct == 4 and buffered_now >= 3  # at most one written directly
     assert buffer.drain()["stored"] == buffered_now
     assert Open.objects.count() == 4
+
+
+def test_bursts_of_many_messages_in_one_batch_convict_their_earlier_clicks(
+        django_assert_max_num_queries):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_leadpixel.classify import Verdict
+    from django_leadpixel.recording import Hit
+
+    now = timezone.now()
+    messages = [make_message(recipient=f"b{i}@example.com") for i in range(40)]
+    earlier, far = {}, {}
+    for m in messages:  # stored a moment before, as people
+        earlier[m.pk] = Click.objects.create(message=m, occurred_at=now - timedelta(milliseconds=500),
+                                             source="human", url="https://example.com/0", position=9)
+        far[m.pk] = Click.objects.create(message=m, occurred_at=now - timedelta(seconds=30),
+                                         source="human", url="https://example.com/0", position=9)
+    hits = [(Hit(kind="click", message_id=m.public_id, ip="198.51.100.9", user_agent=CHROME,
+                 url=f"https://example.com/{p}", position=p, occurred_at=now),
+             Verdict("human", "from the request")) for m in messages for p in (1, 2, 3)]
+    with django_assert_max_num_queries(12):  # not one UPDATE per burst
+        assert store_many(hits)["stored"] == 120
+    assert Click.objects.filter(occurred_at=now).exclude(source="scanner").count() == 0
+    assert set(Click.objects.filter(pk__in=[c.pk for c in earlier.values()])
+               .values_list("source", flat=True)) == {"scanner"}
+    assert set(Click.objects.filter(pk__in=[c.pk for c in far.values()])
+               .values_list("source", flat=True)) == {"human"}
