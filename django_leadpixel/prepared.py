@@ -29,7 +29,6 @@ import functools
 import hashlib
 import logging
 import re
-import weakref
 
 from django.db import DatabaseError
 
@@ -39,17 +38,25 @@ logger = logging.getLogger("django_leadpixel")
 
 MAX_MISSES = 3
 
-# Per DB-API connection (a new connection starts with nothing prepared): the
-# names prepared on it, and how many times a prepared name was missing.
-_state: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 class _State:
-    __slots__ = ("names", "misses", "__weakref__")
+    """What is prepared on one DB-API connection (a new connection starts with nothing)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("raw", "names", "misses")
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
         self.names: set[str] = set()
         self.misses = 0
+
+
+def _state(connection) -> _State:
+    # Kept on Django's connection wrapper (one per thread and alias), checked
+    # against the DB-API connection it wraps now: a reconnect starts afresh.
+    state = getattr(connection, "_leadpixel_prepared", None)
+    if state is None or state.raw is not connection.connection:
+        state = connection._leadpixel_prepared = _State(connection.connection)
+    return state
 
 
 @functools.lru_cache(maxsize=32)
@@ -88,9 +95,7 @@ def execute(connection, cursor, sql: str, types: tuple[str, ...], params: list) 
     if not _usable(connection):
         cursor.execute(sql, params)
         return
-    state = _state.get(connection.connection)
-    if state is None:
-        state = _state[connection.connection] = _State()
+    state = _state(connection)
     if state.misses >= MAX_MISSES:
         cursor.execute(sql, params)
         return

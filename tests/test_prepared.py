@@ -102,7 +102,7 @@ def test_a_statement_prepared_by_someone_else_is_used(client):
     connection.close()
     message = make_message()
     assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
-    prepared._state.clear()  # we forget; the server connection remembers
+    del connection._leadpixel_prepared  # we forget; the server connection remembers
     with CaptureQueriesContext(connection) as captured:
         assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
     assert [words[0] for words in _sql(captured)] == ["PREPARE", "EXECUTE"]
