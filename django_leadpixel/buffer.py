@@ -19,8 +19,9 @@ import os
 import threading
 from collections import Counter
 
+from .bulk import store_many
 from .conf import app_settings
-from .recording import Hit, SpoolLineError, dumps, from_line, store_many, to_line
+from .hits import Hit, SpoolLineError, dumps, from_line, to_line
 
 logger = logging.getLogger("django_leadpixel")
 

@@ -129,8 +129,9 @@ def settle_clicks(rows: list[Click]) -> list[Click]:
     address) still stands. A burst also convicts the earlier clicks in it
     (they are enriched again, masked). Returns the clicks whose verdict changed.
     """
+    from .bulk import burst_counts
     from .classify import BURST_MIN_OTHERS, Verdict, classify, needs_network_fact
-    from .recording import BURST_REASON, BURST_WINDOW, _mark_burst, _network_prefix, burst_counts
+    from .recording import BURST_REASON, BURST_WINDOW, _mark_burst, _network_prefix
 
     candidates = [row for row in rows if row.source in UNSETTLED]
     if not candidates:
@@ -306,8 +307,9 @@ def reclassify(
     Returns counts: ``seen``, ``changed``, ``anonymised`` (rows with a
     truncated or no address).
     """
+    from .bulk import burst_counts
     from .classify import classify
-    from .recording import BURST_WINDOW, burst_counts
+    from .recording import BURST_WINDOW
 
     size = batch_size or app_settings.BATCH_SIZE
     totals = {"seen": 0, "changed": 0, "anonymised": 0}

@@ -1,40 +1,36 @@
-"""Record opens and clicks: the service layer the views, the replay command and
-the tasks share.
+"""Record one open or click: the request path's service layer.
 
-The request path does at most a handful of indexed queries: read the message,
-read the history facts the classifier needs, insert one row. When the
-database fails, the event goes to the spool (one JSON line) instead, and
-``manage.py leadpixel_replay`` stores it later, idempotently by event id.
+On PostgreSQL (and any database that returns rows from an INSERT) a hit is
+one ``INSERT ... SELECT`` from its message row; elsewhere, read the message
+and the history facts the classifier needs, then insert one row. When the
+database fails, the hit goes to the spool (one JSON line, ``hits.to_line``)
+instead, and ``manage.py leadpixel_replay`` stores it later with
+``bulk.store_many``, idempotently by event id.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import logging.handlers
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
 
-from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import prepared, rollup, signals
-from .classify import BURST_MIN_OTHERS, SOURCES, Verdict, classify, needs_network_fact
+from . import prepared, signals
+from .classify import BURST_MIN_OTHERS, Verdict, classify, needs_network_fact
 from .conf import app_settings
 from .enrichment import anonymize_ip
+from .hits import Hit, dumps, to_line
 from .models import Click, Message, Open
-from .request import clean_ip
-from .tokens import check_destination
-
-SOURCE_VALUES = frozenset(value for value, _ in SOURCES)
 
 logger = logging.getLogger("django_leadpixel")
 spool_logger = logging.getLogger("django_leadpixel.spool")
@@ -42,33 +38,6 @@ spool_logger = logging.getLogger("django_leadpixel.spool")
 # Clicks of one message closer together than this are a burst: a person does
 # not click several links of one email within a second, a link scanner does.
 BURST_WINDOW = timedelta(seconds=1)
-
-
-@dataclass
-class Hit:
-    """What one tracking request saw, before it is stored."""
-
-    kind: str  # "open" or "click"
-    message_id: uuid.UUID  # the message's public id
-    ip: str | None = None  # full address, used in memory for classification only
-    user_agent: str = ""
-    method: str = "GET"
-    purpose: str = ""
-    url: str = ""
-    position: int = 0
-    honeypot: bool = False
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
-    occurred_at: datetime = field(default_factory=timezone.now)
-
-    def __post_init__(self) -> None:
-        self.user_agent = clean_text(self.user_agent)[: app_settings.USER_AGENT_MAX_LENGTH]
-
-
-def clean_text(value: str | None) -> str:
-    """Text a database can store: PostgreSQL refuses NUL, and a lone surrogate
-    cannot be encoded as UTF-8 at all; both would lose the event."""
-    value = (value or "").replace("\x00", "")
-    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -444,33 +413,6 @@ def _spool_logger() -> logging.Logger:
     return spool_logger
 
 
-def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
-    """A hit and its verdict as a JSON-able dict (the spool and the ingest buffer).
-
-    The address is written as storage would keep it (``ANONYMIZE_IP``).
-    """
-    line = {
-        "v": 1,
-        "kind": hit.kind,
-        "id": str(hit.id),
-        "message": str(hit.message_id),
-        "occurred_at": hit.occurred_at.isoformat(),
-        "ip": anonymize_ip(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip,
-        "user_agent": hit.user_agent,
-        "method": hit.method,
-        "source": verdict.source,
-        "reason": verdict.reason,
-        "operator": verdict.operator,
-    }
-    if hit.kind == "click":
-        line.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
-    return line
-
-
-def dumps(line: dict[str, Any]) -> str:
-    return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
-
-
 def spool(hit: Hit, verdict: Verdict) -> None:
     """Write ``hit`` as one JSON line to the spool logger."""
     try:
@@ -479,172 +421,3 @@ def spool(hit: Hit, verdict: Verdict) -> None:
         logger.exception("leadpixel: could not spool %s %s", hit.kind, hit.id)
 
 
-class SpoolLineError(ValueError):
-    pass
-
-
-def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
-    """Parse a line written by ``to_line``; ``SpoolLineError`` when it is not one."""
-    try:
-        data = json.loads(text)
-        kind = data["kind"]
-        if kind not in ("open", "click"):
-            raise ValueError(f"unknown kind {kind!r}")
-        if data["source"] not in SOURCE_VALUES:
-            raise ValueError(f"unknown source {data['source']!r}")
-        occurred_at = parse_datetime(data["occurred_at"])
-        if occurred_at is None:
-            raise ValueError("bad occurred_at")
-        hit = Hit(
-            kind=kind,
-            message_id=uuid.UUID(data["message"]),
-            id=uuid.UUID(data["id"]),
-            occurred_at=occurred_at,
-            ip=clean_ip(data.get("ip")),
-            user_agent=str(data.get("user_agent", "")),
-            method=str(data.get("method", "GET")),
-            url=str(data.get("url", "")),
-            position=int(data.get("position", 0)),
-            honeypot=bool(data.get("honeypot", False)),
-        )
-        if kind == "click":
-            check_destination(hit.url)
-        verdict = Verdict(source=data["source"], reason=str(data.get("reason", "")),
-                          operator=str(data.get("operator", "")))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SpoolLineError(str(exc)) from exc
-    return hit, verdict
-
-
-def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
-    """Store parsed lines in bulk, idempotently by event id.
-
-    Used by the spool replay and the ingest buffer. Messages are read in one
-    query, rows inserted with ``ignore_conflicts`` (an id stored before is
-    skipped), and click bursts are judged with the clicks already stored. The
-    events are enriched in the same pass: they never wait for the sweep.
-    Returns counts of "stored", "duplicate" and "orphan" (message gone).
-    """
-    from .jobs import enrichment_for
-
-    counts: Counter[str] = Counter()
-    if not items:
-        return counts
-    messages = Message.objects.only("pk", "public_id", "sent_at", "tracking_consent").in_bulk(
-        {hit.message_id for hit, _ in items}, field_name="public_id")
-    existing = {
-        model: set(model.objects.filter(pk__in=[h.id for h, _ in items]).values_list("pk", flat=True))
-        for model in (Open, Click)
-    }
-    events: list[Open | Click] = []
-    clicks: list[tuple[Hit, Verdict, Message]] = []
-    for hit, verdict in items:
-        message = messages.get(hit.message_id)
-        model = Open if hit.kind == "open" else Click
-        if message is None:
-            counts["orphan"] += 1
-        elif hit.id in existing[model]:
-            counts["duplicate"] += 1
-        elif hit.kind == "click":
-            clicks.append((hit, verdict, message))
-        else:
-            events.append(build_event(hit, message, verdict))
-    judged, bursts = _judge_clicks(clicks)
-    events += judged
-    for event in events:
-        for name, value in enrichment_for(event).items():
-            setattr(event, name, value)
-    try:
-        with transaction.atomic():
-            _insert(events)
-    except REFUSED_ROW:
-        # One row the database refuses must not keep the others out (and make
-        # every later replay fail the same way): store them one at a time.
-        kept = []
-        for event in events:
-            try:
-                with transaction.atomic():
-                    _insert([event])
-                kept.append(event)
-            except REFUSED_ROW:
-                counts["bad"] += 1
-                logger.exception("leadpixel: the database refused %s %s", event._meta.model_name,
-                                 event.pk)
-        events = kept
-    stored = {event.pk for event in events}
-    _mark_burst(*(event for event in bursts if event.pk in stored))
-    rollup.mark_messages_after_commit(event.message_id for event in events)
-    for event in events:
-        _send_signal(event, None)
-    counts["stored"] += len(events)
-    return counts
-
-
-# Errors that belong to one row (bad data), not to the database being down.
-REFUSED_ROW = (DataError, IntegrityError, UnicodeError, ValueError)
-
-
-def _insert(events: list[Open | Click]) -> None:
-    for model in (Open, Click):
-        rows = [e for e in events if type(e) is model]
-        if rows:
-            model.objects.bulk_create(rows, ignore_conflicts=True)
-
-
-def _judge_clicks(
-    clicks: list[tuple[Hit, Verdict, Message]],
-) -> tuple[list[Click], list[Click]]:
-    """Click rows for buffered hits, classified again with the history the
-    request could not see: bursts together with the clicks already stored, and
-    the time since sending. Returns (rows, rows that found a burst)."""
-    if not clicks:
-        return [], []
-    times = [hit.occurred_at for hit, _, _ in clicks]
-    stored = list(
-        Click.objects.filter(message_id__in={m.pk for _, _, m in clicks},
-                             occurred_at__range=(min(times) - BURST_WINDOW,
-                                                 max(times) + BURST_WINDOW))
-        .only("id", "message_id", "occurred_at", "position")
-    )
-    rows = [build_event(hit, message, verdict) for hit, verdict, message in clicks]
-    together = sorted([*stored, *rows], key=lambda c: (c.message_id, c.occurred_at))
-    others = burst_counts(together, BURST_WINDOW)
-    bursts = []
-    for (hit, _, message), row in zip(clicks, rows, strict=True):
-        facts = Facts(seconds_since_sent=(hit.occurred_at - message.sent_at).total_seconds(),
-                      burst=others[row.pk])
-        verdict = verdict_for(hit, facts)
-        row.source, row.reason, row.operator = verdict.source, verdict.reason[:255], verdict.operator
-        if verdict.source == "scanner" and facts.burst >= BURST_MIN_OTHERS:
-            bursts.append(row)
-    return rows, bursts
-
-
-def burst_counts(clicks: list[Click], window: timedelta) -> dict[Any, int]:
-    """For clicks sorted by (message, time): how many OTHER links of the same
-    message were clicked within ``window`` of each one (as ``message_for`` counts).
-
-    One pass with a sliding window of position counts, so a scanner that
-    clicks one message's links thousands of times stays linear.
-    """
-    counts: dict[Any, int] = {}
-    start = 0
-    while start < len(clicks):
-        end = start
-        while end < len(clicks) and clicks[end].message_id == clicks[start].message_id:
-            end += 1
-        group = clicks[start:end]
-        inside: Counter[int] = Counter()
-        lo = hi = 0
-        for click in group:
-            while hi < len(group) and group[hi].occurred_at - click.occurred_at <= window:
-                inside[group[hi].position] += 1
-                hi += 1
-            while click.occurred_at - group[lo].occurred_at > window:
-                inside[group[lo].position] -= 1
-                if not inside[group[lo].position]:
-                    del inside[group[lo].position]
-                lo += 1
-            counts[click.pk] = len(inside) - 1  # the click's own link is inside
-        start = end
-    return counts

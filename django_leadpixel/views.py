@@ -17,7 +17,8 @@ from django.views.decorators.http import require_safe
 
 from . import tokens
 from .conf import app_settings
-from .recording import Hit, record
+from .hits import Hit
+from .recording import record
 
 logger = logging.getLogger("django_leadpixel")
 

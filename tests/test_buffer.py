@@ -6,9 +6,10 @@ import pytest
 from django.test import override_settings
 
 from django_leadpixel import buffer, tokens
+from django_leadpixel.bulk import store_many
 from django_leadpixel.checks import check_settings
+from django_leadpixel.hits import from_line
 from django_leadpixel.models import Click, Open
-from django_leadpixel.recording import from_line, store_many
 from django_leadpixel.signals import open_recorded
 from django_leadpixel.views import PIXEL_GIF
 
@@ -128,7 +129,7 @@ def test_one_drainer_at_a_time_and_a_dead_ones_lease_is_short(client, buffered):
 def test_storing_a_batch_costs_the_same_queries_for_one_message_or_many(
         django_assert_max_num_queries):
     from django_leadpixel.classify import Verdict
-    from django_leadpixel.recording import Hit
+    from django_leadpixel.hits import Hit
 
     messages = [make_message(recipient=f"m{i}@example.com") for i in range(30)]
     hits = [(Hit(kind="open" if i % 2 else "click", message_id=m.public_id, ip="198.51.100.9",
@@ -181,7 +182,7 @@ def test_bursts_of_many_messages_in_one_batch_convict_their_earlier_clicks(
     from django.utils import timezone
 
     from django_leadpixel.classify import Verdict
-    from django_leadpixel.recording import Hit
+    from django_leadpixel.hits import Hit
 
     now = timezone.now()
     messages = [make_message(recipient=f"b{i}@example.com") for i in range(40)]

@@ -236,7 +236,8 @@ def test_settling_twice_changes_nothing(message):
 def test_burst_counts_match_a_plain_count(rows):
     from types import SimpleNamespace
 
-    from django_leadpixel.recording import BURST_WINDOW, burst_counts
+    from django_leadpixel.bulk import burst_counts
+    from django_leadpixel.recording import BURST_WINDOW
 
     base = timezone.now()
     clicks = sorted(

@@ -8,8 +8,9 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from django_leadpixel import prepared
+from django_leadpixel.hits import Hit
 from django_leadpixel.models import Click, Open
-from django_leadpixel.recording import Hit, record
+from django_leadpixel.recording import record
 
 from .conftest import CHROME, ON_POSTGRES, make_message
 from .test_views import assert_gif, click_path, pixel_path

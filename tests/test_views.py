@@ -169,7 +169,8 @@ def test_spoofed_forwarded_for_is_ignored_with_a_trusted_proxy_count(client, mes
 
 
 def test_writing_an_event_twice_is_a_no_op(message):
-    from django_leadpixel.recording import Hit, record
+    from django_leadpixel.hits import Hit
+    from django_leadpixel.recording import record
 
     hit = Hit(kind="open", message_id=message.public_id, user_agent=CHROME, ip="198.51.100.1")
     assert record(hit) is True

@@ -4,7 +4,8 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...recording import SpoolLineError, from_line, store_many
+from ...bulk import store_many
+from ...hits import SpoolLineError, from_line
 
 CHUNK = 500
 

@@ -1,0 +1,156 @@
+"""Store many hits at once: the spool replay and the ingest buffer's drain.
+
+Idempotent by event id (made in the request), so a batch stored twice, or a
+line both spooled and buffered, is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from django.db import DataError, IntegrityError, transaction
+
+from . import rollup
+from .classify import BURST_MIN_OTHERS, Verdict
+from .hits import Hit
+from .models import Click, Message, Open
+from .recording import BURST_WINDOW, Facts, _mark_burst, _send_signal, build_event, verdict_for
+
+logger = logging.getLogger("django_leadpixel")
+
+
+def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
+    """Store parsed lines in bulk, idempotently by event id.
+
+    Used by the spool replay and the ingest buffer. Messages are read in one
+    query, rows inserted with ``ignore_conflicts`` (an id stored before is
+    skipped), and click bursts are judged with the clicks already stored. The
+    events are enriched in the same pass: they never wait for the sweep.
+    Returns counts of "stored", "duplicate" and "orphan" (message gone).
+    """
+    from .jobs import enrichment_for
+
+    counts: Counter[str] = Counter()
+    if not items:
+        return counts
+    messages = Message.objects.only("pk", "public_id", "sent_at", "tracking_consent").in_bulk(
+        {hit.message_id for hit, _ in items}, field_name="public_id")
+    existing = {
+        model: set(model.objects.filter(pk__in=[h.id for h, _ in items]).values_list("pk", flat=True))
+        for model in (Open, Click)
+    }
+    events: list[Open | Click] = []
+    clicks: list[tuple[Hit, Verdict, Message]] = []
+    for hit, verdict in items:
+        message = messages.get(hit.message_id)
+        model = Open if hit.kind == "open" else Click
+        if message is None:
+            counts["orphan"] += 1
+        elif hit.id in existing[model]:
+            counts["duplicate"] += 1
+        elif hit.kind == "click":
+            clicks.append((hit, verdict, message))
+        else:
+            events.append(build_event(hit, message, verdict))
+    judged, bursts = _judge_clicks(clicks)
+    events += judged
+    for event in events:
+        for name, value in enrichment_for(event).items():
+            setattr(event, name, value)
+    try:
+        with transaction.atomic():
+            _insert(events)
+    except REFUSED_ROW:
+        # One row the database refuses must not keep the others out (and make
+        # every later replay fail the same way): store them one at a time.
+        kept = []
+        for event in events:
+            try:
+                with transaction.atomic():
+                    _insert([event])
+                kept.append(event)
+            except REFUSED_ROW:
+                counts["bad"] += 1
+                logger.exception("leadpixel: the database refused %s %s", event._meta.model_name,
+                                 event.pk)
+        events = kept
+    stored = {event.pk for event in events}
+    _mark_burst(*(event for event in bursts if event.pk in stored))
+    rollup.mark_messages_after_commit(event.message_id for event in events)
+    for event in events:
+        _send_signal(event, None)
+    counts["stored"] += len(events)
+    return counts
+
+
+# Errors that belong to one row (bad data), not to the database being down.
+REFUSED_ROW = (DataError, IntegrityError, UnicodeError, ValueError)
+
+
+def _insert(events: list[Open | Click]) -> None:
+    for model in (Open, Click):
+        rows = [e for e in events if type(e) is model]
+        if rows:
+            model.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _judge_clicks(
+    clicks: list[tuple[Hit, Verdict, Message]],
+) -> tuple[list[Click], list[Click]]:
+    """Click rows for buffered hits, classified again with the history the
+    request could not see: bursts together with the clicks already stored, and
+    the time since sending. Returns (rows, rows that found a burst)."""
+    if not clicks:
+        return [], []
+    times = [hit.occurred_at for hit, _, _ in clicks]
+    stored = list(
+        Click.objects.filter(message_id__in={m.pk for _, _, m in clicks},
+                             occurred_at__range=(min(times) - BURST_WINDOW,
+                                                 max(times) + BURST_WINDOW))
+        .only("id", "message_id", "occurred_at", "position")
+    )
+    rows = [build_event(hit, message, verdict) for hit, verdict, message in clicks]
+    together = sorted([*stored, *rows], key=lambda c: (c.message_id, c.occurred_at))
+    others = burst_counts(together, BURST_WINDOW)
+    bursts = []
+    for (hit, _, message), row in zip(clicks, rows, strict=True):
+        facts = Facts(seconds_since_sent=(hit.occurred_at - message.sent_at).total_seconds(),
+                      burst=others[row.pk])
+        verdict = verdict_for(hit, facts)
+        row.source, row.reason, row.operator = verdict.source, verdict.reason[:255], verdict.operator
+        if verdict.source == "scanner" and facts.burst >= BURST_MIN_OTHERS:
+            bursts.append(row)
+    return rows, bursts
+
+
+def burst_counts(clicks: list[Click], window: timedelta) -> dict[Any, int]:
+    """For clicks sorted by (message, time): how many OTHER links of the same
+    message were clicked within ``window`` of each one (as ``message_for`` counts).
+
+    One pass with a sliding window of position counts, so a scanner that
+    clicks one message's links thousands of times stays linear.
+    """
+    counts: dict[Any, int] = {}
+    start = 0
+    while start < len(clicks):
+        end = start
+        while end < len(clicks) and clicks[end].message_id == clicks[start].message_id:
+            end += 1
+        group = clicks[start:end]
+        inside: Counter[int] = Counter()
+        lo = hi = 0
+        for click in group:
+            while hi < len(group) and group[hi].occurred_at - click.occurred_at <= window:
+                inside[group[hi].position] += 1
+                hi += 1
+            while click.occurred_at - group[lo].occurred_at > window:
+                inside[group[lo].position] -= 1
+                if not inside[group[lo].position]:
+                    del inside[group[lo].position]
+                lo += 1
+            counts[click.pk] = len(inside) - 1  # the click's own link is inside
+        start = end
+    return counts

@@ -1,0 +1,115 @@
+"""A hit: what one tracking request saw, and its one-line JSON form.
+
+The line is what the spool (database down) and the ingest buffer (Redis) hold
+until ``bulk.store_many`` stores it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .classify import SOURCES, Verdict
+from .conf import app_settings
+from .enrichment import anonymize_ip
+from .request import clean_ip
+from .tokens import check_destination
+
+SOURCE_VALUES = frozenset(value for value, _ in SOURCES)
+
+
+@dataclass
+class Hit:
+    """What one tracking request saw, before it is stored."""
+
+    kind: str  # "open" or "click"
+    message_id: uuid.UUID  # the message's public id
+    ip: str | None = None  # full address, used in memory for classification only
+    user_agent: str = ""
+    method: str = "GET"
+    purpose: str = ""
+    url: str = ""
+    position: int = 0
+    honeypot: bool = False
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    occurred_at: datetime = field(default_factory=timezone.now)
+
+    def __post_init__(self) -> None:
+        self.user_agent = clean_text(self.user_agent)[: app_settings.USER_AGENT_MAX_LENGTH]
+
+
+def clean_text(value: str | None) -> str:
+    """Text a database can store: PostgreSQL refuses NUL, and a lone surrogate
+    cannot be encoded as UTF-8 at all; both would lose the event."""
+    value = (value or "").replace("\x00", "")
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
+    """A hit and its verdict as a JSON-able dict (the spool and the ingest buffer).
+
+    The address is written as storage would keep it (``ANONYMIZE_IP``).
+    """
+    line = {
+        "v": 1,
+        "kind": hit.kind,
+        "id": str(hit.id),
+        "message": str(hit.message_id),
+        "occurred_at": hit.occurred_at.isoformat(),
+        "ip": anonymize_ip(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip,
+        "user_agent": hit.user_agent,
+        "method": hit.method,
+        "source": verdict.source,
+        "reason": verdict.reason,
+        "operator": verdict.operator,
+    }
+    if hit.kind == "click":
+        line.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
+    return line
+
+
+def dumps(line: dict[str, Any]) -> str:
+    return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
+
+
+class SpoolLineError(ValueError):
+    pass
+
+
+def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
+    """Parse a line written by ``to_line``; ``SpoolLineError`` when it is not one."""
+    try:
+        data = json.loads(text)
+        kind = data["kind"]
+        if kind not in ("open", "click"):
+            raise ValueError(f"unknown kind {kind!r}")
+        if data["source"] not in SOURCE_VALUES:
+            raise ValueError(f"unknown source {data['source']!r}")
+        occurred_at = parse_datetime(data["occurred_at"])
+        if occurred_at is None:
+            raise ValueError("bad occurred_at")
+        hit = Hit(
+            kind=kind,
+            message_id=uuid.UUID(data["message"]),
+            id=uuid.UUID(data["id"]),
+            occurred_at=occurred_at,
+            ip=clean_ip(data.get("ip")),
+            user_agent=str(data.get("user_agent", "")),
+            method=str(data.get("method", "GET")),
+            url=str(data.get("url", "")),
+            position=int(data.get("position", 0)),
+            honeypot=bool(data.get("honeypot", False)),
+        )
+        if kind == "click":
+            check_destination(hit.url)
+        verdict = Verdict(source=data["source"], reason=str(data.get("reason", "")),
+                          operator=str(data.get("operator", "")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SpoolLineError(str(exc)) from exc
+    return hit, verdict
