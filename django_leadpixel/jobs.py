@@ -171,13 +171,16 @@ def settle_clicks(rows: list[Click]) -> list[Click]:
         changed.append(row)
         if verdict.source == "scanner" and burst >= BURST_MIN_OTHERS:
             bursts.append(row)
+    by_fields: dict[tuple, list] = {}  # one UPDATE per distinct verdict, not per click
     for row in changed:
-        fields = {"source": row.source}
+        fields = (("source", row.source),)
         if not row.anonymous:
-            fields.update(reason=row.reason, operator=row.operator)
-        Click.objects.filter(pk=row.pk).update(**fields)
+            fields += (("reason", row.reason), ("operator", row.operator))
+        by_fields.setdefault(fields, []).append(row.pk)
+    for fields, pks in by_fields.items():
+        Click.objects.filter(pk__in=pks).update(**dict(fields))
+    _mark_burst(*bursts)
     for burst_row in bursts:
-        _mark_burst(burst_row)
         # The same, for this batch's rows in memory: they are enriched next, masked.
         for row in rows:
             if (row.message_id == burst_row.message_id and row.pk != burst_row.pk

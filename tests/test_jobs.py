@@ -231,6 +231,19 @@ def test_settling_twice_changes_nothing(message):
     assert list(Click.objects.values_list("source", "reason").order_by("occurred_at")) == before
 
 
+def test_settling_many_bursts_costs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    messages = [make_message(recipient=f"s{i}@example.com") for i in range(30)]
+    for m in messages:
+        human_clicks(m, 3, every_ms=100)
+    rows = list(Click.objects.only(*jobs.CLICK_READ_FIELDS))
+    # Sent times, nearby clicks, one UPDATE per distinct verdict, one for the bursts'
+    # neighbours: not one per click or per burst.
+    with django_assert_max_num_queries(8):
+        assert len(jobs.settle_clicks(rows)) == 90
+    assert set(Click.objects.values_list("source", flat=True)) == {"scanner"}
+    assert {row.source for row in rows} == {"scanner"}
+
+
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3000), st.integers(0, 4)),
                 max_size=40))
 def test_burst_counts_match_a_plain_count(rows):
