@@ -2,7 +2,7 @@
 
 Run by hand (not by the test suite); only ever loads 127.0.0.1:
 
-    /work/venv/bin/python benchmarks/pixel.py                 # all four scenarios, 10 s each
+    /work/venv/bin/python benchmarks/pixel.py                 # all five scenarios, 10 s each
     /work/venv/bin/python benchmarks/pixel.py --ingest redis  # with LEADPIXEL_INGEST=redis
     /work/venv/bin/python benchmarks/pixel.py --ingest redis --drain after  # buffer a burst
     /work/venv/bin/python benchmarks/pixel.py --ingest both   # direct, then buffered: one run's ratios
@@ -14,6 +14,7 @@ Scenarios, each with the same client, headers and gunicorn (sync workers):
   (b) insert  bare Django view doing one ORM INSERT of an Open row  (the synchronous ceiling)
   (c) pixel   GET /t/o/<token>.gif
   (d) click   GET /t/c/<token>  (302)
+  (e) push    bare Django view doing one RPUSH to Redis  (the ceiling of buffered ingestion)
 
 For each: requests/s at peak (closed loop, ``--connections``), p50/p99 latency,
 non-2xx/3xx answers and socket errors; then p50/p99 again at about 80% of
@@ -244,6 +245,7 @@ def prepare_messages():
     connection.close()
     return {
         "gif": ("/bench/gif", None, None),
+        "push": ("/bench/push", None, None),
         "insert": ("/bench/insert", Open, insert.pk),
         "pixel": ("/t/o/" + tokens.make_open_token(pixel.public_id) + ".gif", Open, pixel.pk),
         "click": ("/t/c/" + tokens.make_click_token(click.public_id,
@@ -442,7 +444,7 @@ def run_mode(args, env: dict, targets: dict, scenarios: list[str]) -> dict[str, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", default="gif,insert,pixel,click")
+    parser.add_argument("--scenarios", default="gif,insert,push,pixel,click")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--wrk-threads", type=int, default=1)
@@ -524,6 +526,13 @@ def report(results: dict, args) -> None:
                 reached = results[name + "[redis]"]["peak"]["rps"] / gif
                 print(f"{name}: (a)/direct = {gif / results[name]['peak']['rps']:.2f}, the most "
                       f"any buffering could give here; buffered reached {reached:.2f} of (a)")
+    for name in ("pixel", "click"):
+        buffered = results.get(name + "[redis]") or (results.get(name) if args.ingest == "redis"
+                                                      else None)
+        if buffered and "push" in results:
+            print(f"{name} buffered/(e) = "
+                  f"{buffered['peak']['rps'] / results['push']['peak']['rps']:.2f}  "
+                  "(what the app adds to one RPUSH)")
     for name in ("pixel", "click", "pixel[redis]", "click[redis]"):
         if name in results:
             p99 = results[name]["paced"]["p99_us"] / 1000

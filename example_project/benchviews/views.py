@@ -1,10 +1,13 @@
-"""Two ceilings for benchmarks/pixel.py.
+"""Three ceilings for benchmarks/pixel.py.
 
 - ``gif``: the same 43-byte GIF and no-cache headers as the pixel, no database
   at all (the ceiling of the web stack: gunicorn + Django + middleware).
 - ``insert``: the same answer after exactly one ORM INSERT of an ``Open`` row
   for a pre-created message (the ceiling for any synchronous design that
   stores one row per request).
+- ``push``: the same answer after one RPUSH of a 400-byte line to Redis on the
+  thread's own connection, as buffered ingestion sends it (the ceiling for any
+  design that makes one Redis round trip per request).
 
 Neither verifies a token, reads the client IP or classifies: the gap between
 these and the real endpoints is what the app itself costs.
@@ -12,6 +15,7 @@ these and the real endpoints is what the app itself costs.
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 from django.http import HttpResponse
@@ -23,6 +27,10 @@ from django_leadpixel.views import NO_CACHE_HEADERS, PIXEL_GIF
 BENCH_INSERT_MESSAGE = uuid.UUID("00000000-0000-4000-8000-00000000b00b")
 
 _message_pk: int | None = None
+
+# Redis db 13 is the benchmark's own (flushed after each run).
+BENCH_PUSH_KEY = "leadpixel:bench:push"
+BENCH_PUSH_LINE = b"x" * 400
 
 
 def _gif() -> HttpResponse:
@@ -43,4 +51,18 @@ def insert(request):
             public_id=BENCH_INSERT_MESSAGE)
     Open.objects.create(message_id=_message_pk, source="unknown", method="GET",
                         user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
+    return _gif()
+
+
+_pushers = threading.local()
+
+
+def push(request):
+    connection = getattr(_pushers, "connection", None)
+    if connection is None:
+        import redis  # only the benchmark needs it
+
+        connection = _pushers.connection = redis.Connection(host="127.0.0.1", port=6379, db=13)
+    connection.send_command("RPUSH", BENCH_PUSH_KEY, BENCH_PUSH_LINE, check_health=False)
+    connection.read_response()
     return _gif()
