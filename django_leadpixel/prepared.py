@@ -105,7 +105,13 @@ def execute(connection, cursor, sql: str, types: tuple[str, ...], params: list) 
             cursor.execute(prepare)
         except DatabaseError as exc:
             if _sqlstate(exc) != "42P05":  # "already exists": a pooler's server connection
-                raise
+                # Whatever else refused it, the plain statement decides (and
+                # raises, if the database itself is the trouble).
+                state.misses = MAX_MISSES
+                logger.warning("leadpixel: could not prepare the request path's statement; "
+                               "sending it plain on this connection", exc_info=True)
+                cursor.execute(sql, params)
+                return
         state.names.add(name)
     try:
         cursor.execute(run, params)

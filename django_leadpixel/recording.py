@@ -353,13 +353,13 @@ def record(hit: Hit, request=None) -> bool:
     spooled, or it went to the ingest buffer (``INGEST = "redis"``; stored later
     by the ``ingest`` task). The ``*_recorded`` signals get the stored event.
     """
-    if app_settings.INGEST == "redis":
-        from . import buffer
-
-        if buffer.push(hit, verdict_for(hit)):
-            return False
     model = Open if hit.kind == "open" else Click
     try:
+        if app_settings.INGEST == "redis":
+            from . import buffer
+
+            if buffer.push(hit, verdict_for(hit)):
+                return False
         if transaction.get_connection().features.can_return_columns_from_insert:
             # One statement; a click's verdict from history (bursts, timing) is
             # settled when it is enriched (jobs.settle_clicks).

@@ -202,3 +202,26 @@ def test_bursts_of_many_messages_in_one_batch_convict_their_earlier_clicks(
                .values_list("source", flat=True)) == {"scanner"}
     assert set(Click.objects.filter(pk__in=[c.pk for c in far.values()])
                .values_list("source", flat=True)) == {"human"}
+
+
+def test_a_classifier_crash_in_buffered_mode_still_answers_and_keeps_the_hit(
+        client, buffered, monkeypatch, tmp_path):
+    import json
+    import logging
+
+    from django_leadpixel import recording
+
+    def crash(**kwargs):
+        raise RuntimeError("a classifier bug")
+
+    redis, key = buffered
+    spool = tmp_path / "spool.jsonl"
+    monkeypatch.setattr(recording, "classify", crash)
+    monkeypatch.setattr(recording, "spool_logger", logging.getLogger("lp.test.buffer.spool"))
+    message = make_message()
+    settings_ = {"BASE_URL": "https://mail.example.com", "INGEST": "redis", "INGEST_KEY": key,
+                 "INGEST_REDIS_URL": "redis://127.0.0.1:6379/12", "SPOOL_FILE": str(spool)}
+    with override_settings(LEADPIXEL=settings_):
+        assert pixel(client, message).content == PIXEL_GIF
+    [line] = [json.loads(x) for x in spool.read_text().splitlines()]
+    assert line["source"] == "unknown" and line["message"] == str(message.public_id)

@@ -126,3 +126,23 @@ def test_plain_statement_when_turned_off_or_inside_a_transaction(client, setting
     verbs = [words[0] for words in _sql(captured)]
     assert "INSERT" in verbs and "PREPARE" not in verbs and "EXECUTE" not in verbs
     assert Open.objects.filter(message=message).count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(LEADPIXEL=SETTINGS)
+def test_a_prepare_the_server_refuses_falls_back_to_the_plain_statement(client, monkeypatch, caplog):
+    connection.close()
+    message = make_message()
+    real = prepared.statement
+
+    def refused(sql, types):
+        name, _prepare, run = real(sql, types)
+        return name, f"PREPARE {name} AS SELECT no_such_column FROM no_such_table", run
+
+    monkeypatch.setattr(prepared, "statement", refused)
+    with caplog.at_level(logging.WARNING, "django_leadpixel"):
+        for _ in range(2):
+            assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    assert Open.objects.filter(message=message).count() == 2  # stored, not spooled
+    assert "could not prepare" in caplog.text and "spooled" not in caplog.text
