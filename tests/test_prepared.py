@@ -146,3 +146,17 @@ def test_a_prepare_the_server_refuses_falls_back_to_the_plain_statement(client, 
             assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
     assert Open.objects.filter(message=message).count() == 2  # stored, not spooled
     assert "could not prepare" in caplog.text and "spooled" not in caplog.text
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(LEADPIXEL=SETTINGS)
+def test_values_with_percent_signs_and_quotes_pass_through_execute_unchanged(client):
+    connection.close()
+    message = make_message()
+    url = "https://shop.example.com/o'fer?q=50%25%20off&x=%s&y=$1"
+    agent = CHROME + " 100% 'quoted' $1 %s"
+    for _ in range(2):  # the first PREPAREs, the second only EXECUTEs
+        response = client.get(click_path(message, url=url), HTTP_USER_AGENT=agent)
+        assert response.status_code == 302 and response["Location"] == url
+    assert set(Click.objects.values_list("url", "user_agent")) == {(url, agent)}
