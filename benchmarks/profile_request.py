@@ -142,7 +142,7 @@ def main() -> int:
     if args.no_publish:
         import django_leadpixel.tasks
 
-        django_leadpixel.tasks.enqueue_enrichment = lambda event: None
+        django_leadpixel.tasks.enqueue_enrichment = lambda kind, event_id: None
 
     def run(count: int) -> None:
         for _ in range(count):

@@ -186,8 +186,9 @@ def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
         if type(event).objects.filter(pk=event.pk).exists():
             return False
         raise
-    transaction.on_commit(functools.partial(
-        _enqueue_enrichment, "open" if isinstance(event, Open) else "click", event.pk))
+    kind = "open" if isinstance(event, Open) else "click"
+    # A lambda, not functools.partial: robust on_commit logs the callback's __qualname__.
+    transaction.on_commit(lambda: _enqueue_enrichment(kind, event.pk), robust=True)
     return True
 
 
@@ -299,7 +300,9 @@ def _insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
         raise
     if row is None:
         return None
-    transaction.on_commit(functools.partial(_enqueue_enrichment, hit.kind, hit.id))
+    # robust: in autocommit this runs at once, inside record()'s guard, and a
+    # failure there would spool a hit that is already stored.
+    transaction.on_commit(lambda: _enqueue_enrichment(hit.kind, hit.id), robust=True)
     return {**values[1 if row[1] else 0], "message_id": row[0]}
 
 

@@ -238,3 +238,25 @@ def test_a_failing_signal_receiver_breaks_nothing(client, message):
         open_recorded.disconnect(dispatch_uid="broken-open")
         click_recorded.disconnect(dispatch_uid="broken-click")
     assert Open.objects.count() == 1 and Click.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit: the enrichment dispatch runs at once
+def test_a_failing_enrichment_dispatch_neither_spools_nor_breaks_a_stored_hit(
+        client, monkeypatch, tmp_path, caplog):
+    import logging
+
+    from django_leadpixel import recording, tasks
+
+    def broken(kind, event_id):
+        raise RuntimeError("the dispatcher failed")
+
+    monkeypatch.setattr(tasks, "enqueue_enrichment", broken)
+    monkeypatch.setattr(recording, "spool_logger", logging.getLogger("lp.test.dispatch.spool"))
+    spool = tmp_path / "spool.jsonl"
+    message = make_message()
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(spool)}):
+        assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+        assert client.get(click_path(message), HTTP_USER_AGENT=CHROME).status_code == 302
+    assert Open.objects.count() == 1 and Click.objects.count() == 1
+    assert not spool.exists() or spool.read_text() == ""
+    assert "the dispatcher failed" in caplog.text
