@@ -6,14 +6,16 @@ line both spooled and buffered, is stored once.
 
 from __future__ import annotations
 
+import functools
 import logging
+import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connections, models, transaction
 
-from . import rollup
+from . import prepared, rollup
 from .classify import BURST_MIN_OTHERS, Verdict
 from .hits import Hit
 from .models import Click, Message, Open
@@ -91,10 +93,52 @@ REFUSED_ROW = (DataError, IntegrityError, UnicodeError, ValueError)
 
 
 def _insert(events: list[Open | Click]) -> None:
+    conn = transaction.get_connection()
     for model in (Open, Click):
         rows = [e for e in events if type(e) is model]
-        if rows:
+        if not rows:
+            continue
+        if conn.vendor == "postgresql":
+            with conn.cursor() as cursor:
+                cursor.execute(_unnest_sql(model, conn.alias),
+                               [_column(f, rows, conn) for f in model._meta.concrete_fields])
+        else:
             model.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _unnest_sql(model: type[Open] | type[Click], alias: str) -> str:
+    """``INSERT ... SELECT * FROM unnest(column arrays) ON CONFLICT DO NOTHING``.
+
+    What ``bulk_create(ignore_conflicts=True)`` sends on PostgreSQL, without
+    its per-value preparation: that, with the array dumping, was 40% of a
+    drain's CPU. The arrays are text-typed where the column is varchar, so an
+    over-long value is refused by the column as before, not cut by a cast.
+    """
+    conn = connections[alias]
+    quote = conn.ops.quote_name
+    fields = model._meta.concrete_fields
+    arrays = ", ".join(f"%s::{prepared.param_type(f, conn)}[]" for f in fields)
+    return (f"INSERT INTO {quote(model._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING")
+
+
+# Values PostgreSQL takes as they are for these fields; anything else (a
+# TextChoices member, an address for inet, a naive datetime, which Django makes
+# aware in TIME_ZONE) goes through the field's own preparation.
+_AS_IS = frozenset({str, int, float, bool, type(None), uuid.UUID})
+_AS_IS_FIELDS = (models.CharField, models.TextField, models.BooleanField, models.IntegerField,
+                 models.FloatField, models.UUIDField, models.DateTimeField, models.ForeignKey)
+
+
+def _column(field, rows: list[Open | Click], conn) -> list[Any]:
+    name = field.attname
+    if isinstance(field, _AS_IS_FIELDS):
+        return [value if type(value) in _AS_IS or (type(value) is datetime and value.tzinfo)
+                else field.get_db_prep_save(value, conn)
+                for value in (getattr(row, name) for row in rows)]
+    return [field.get_db_prep_save(getattr(row, name), conn) for row in rows]
 
 
 def _judge_clicks(

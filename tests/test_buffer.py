@@ -13,7 +13,7 @@ from django_leadpixel.models import Click, Open
 from django_leadpixel.signals import open_recorded
 from django_leadpixel.views import PIXEL_GIF
 
-from .conftest import CHROME, GMAIL_PROXY, IN_CI, free_port, make_message, redis_up
+from .conftest import CHROME, GMAIL_PROXY, IN_CI, ON_POSTGRES, free_port, make_message, redis_up
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +227,54 @@ def test_a_classifier_crash_in_buffered_mode_still_answers_and_keeps_the_hit(
         assert pixel(client, message).content == PIXEL_GIF
     [line] = [json.loads(x) for x in spool.read_text().splitlines()]
     assert line["source"] == "unknown" and line["message"] == str(message.public_id)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the unnest insert is PostgreSQL's")
+def test_the_postgresql_bulk_insert_stores_what_bulk_create_stores():
+    """bulk._insert sends its own INSERT ... unnest(...) on PostgreSQL; every column must
+    come out as Django's bulk_create stores it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django.db import models
+
+    from django_leadpixel.bulk import _insert
+    from django_leadpixel.enrichment import GeoStatus
+
+    class Source(models.TextChoices):  # a str subclass: prepared by the field, not as is
+        HUMAN = "human"
+
+    message = make_message()
+    when = timezone.now()
+    variants = [
+        dict(ip="198.51.100.7", user_agent=CHROME, source=Source.HUMAN, latitude=51.5, longitude=-0.12,
+             accuracy_radius=20, asn=64500, country="GB", city="Londön", geo_status=GeoStatus.OK,
+             enriched_at=when, os="Windows", browser="Chrome"),
+        dict(ip="2001:db8::1", user_agent="", source="google_proxy", masked=True,
+             geo_status=GeoStatus.MASKED, operator="Google", enriched_at=when),
+        dict(ip=None, user_agent="", anonymous=True, reason="Stored anonymously: no tracking consent.",
+             source="unknown", geo_status=GeoStatus.SKIPPED),
+        dict(ip="203.0.113.9", user_agent="UA with 'quotes', {braces}, \"dq\" and \\ backslash",
+             source="scanner", method="HEAD"),
+    ]
+    for model, extra in ((Open, {}), (Click, {"url": "https://example.com/a?b=1&c={x}",
+                                               "position": 3, "honeypot": True})):
+        via_orm, via_unnest = [], []
+        for i, fields in enumerate(variants):
+            common = dict(message=message, occurred_at=when + timedelta(seconds=i), **fields, **extra)
+            via_orm.append(model(**common))
+            via_unnest.append(model(**common))
+        model.objects.bulk_create(via_orm, ignore_conflicts=True)
+        _insert(via_unnest)
+        _insert(via_unnest)  # again: ON CONFLICT DO NOTHING, as ignore_conflicts
+        names = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
+        stored = {row.pk: [getattr(row, n) for n in names] for row in model.objects.all()}
+        assert len(stored) == 2 * len(variants)
+        for a, b in zip(via_orm, via_unnest, strict=True):
+            assert stored[a.pk] == stored[b.pk]
+    # A value too long for its column is refused, as bulk_create's is, not cut by a cast.
+    from django.db import DataError, transaction
+
+    with pytest.raises(DataError), transaction.atomic():
+        _insert([Open(message=message, occurred_at=when, source="human", method="PROPFIND!")])
