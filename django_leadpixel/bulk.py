@@ -98,26 +98,31 @@ def _insert(events: list[Open | Click]) -> None:
         rows = [e for e in events if type(e) is model]
         if not rows:
             continue
-        if conn.vendor == "postgresql":
-            with conn.cursor() as cursor:
-                cursor.execute(_unnest_sql(model, conn.alias),
-                               [_column(f, rows, conn) for f in model._meta.concrete_fields])
-        else:
+        sql = _unnest_sql(model, conn.alias)
+        if sql is None:
             model.objects.bulk_create(rows, ignore_conflicts=True)
+            continue
+        with conn.cursor() as cursor:
+            cursor.execute(sql, [_column(f, rows, conn) for f in model._meta.concrete_fields])
 
 
 @functools.lru_cache(maxsize=8)
-def _unnest_sql(model: type[Open] | type[Click], alias: str) -> str:
+def _unnest_sql(model: type[Open] | type[Click], alias: str) -> str | None:
     """``INSERT ... SELECT * FROM unnest(column arrays) ON CONFLICT DO NOTHING``.
 
     What ``bulk_create(ignore_conflicts=True)`` sends on PostgreSQL, without
     its per-value preparation: that, with the array dumping, was 40% of a
     drain's CPU. The arrays are text-typed where the column is varchar, so an
     over-long value is refused by the column as before, not cut by a cast.
+    None (use ``bulk_create``) on other databases, or if a field sets its own
+    value on save (``auto_now``), which only the ORM's ``pre_save`` does.
     """
     conn = connections[alias]
     quote = conn.ops.quote_name
     fields = model._meta.concrete_fields
+    if conn.vendor != "postgresql" or any(
+            getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in fields):
+        return None
     arrays = ", ".join(f"%s::{prepared.param_type(f, conn)}[]" for f in fields)
     return (f"INSERT INTO {quote(model._meta.db_table)} "
             f"({', '.join(quote(f.column) for f in fields)}) "
@@ -135,7 +140,8 @@ _AS_IS_FIELDS = (models.CharField, models.TextField, models.BooleanField, models
 def _column(field, rows: list[Open | Click], conn) -> list[Any]:
     name = field.attname
     if isinstance(field, _AS_IS_FIELDS):
-        return [value if type(value) in _AS_IS or (type(value) is datetime and value.tzinfo)
+        return [value if type(value) in _AS_IS
+                or (type(value) is datetime and value.tzinfo is not None)
                 else field.get_db_prep_save(value, conn)
                 for value in (getattr(row, name) for row in rows)]
     return [field.get_db_prep_save(getattr(row, name), conn) for row in rows]
