@@ -287,8 +287,8 @@ def _insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
     """
     conn = transaction.get_connection()
     plan = _insert_plan(hit.kind, conn.alias)
-    values = (stored_fields(hit, verdict, True), stored_fields(hit, verdict, False))
-    params = _params(plan.slots, values[0], conn)
+    stored = stored_fields(hit, verdict, True)
+    params = _params(plan.slots, stored, conn)
     params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
     try:
         with _savepoint_if_needed(conn), conn.cursor() as cursor:
@@ -303,7 +303,9 @@ def _insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
     # robust: in autocommit this runs at once, inside record()'s guard, and a
     # failure there would spool a hit that is already stored.
     transaction.on_commit(lambda: _enqueue_enrichment(hit.kind, hit.id), robust=True)
-    return {**values[1 if row[1] else 0], "message_id": row[0]}
+    if row[1]:  # no consent: the SQL stored the anonymous values
+        stored = stored_fields(hit, verdict, False)
+    return {**stored, "message_id": row[0]}
 
 
 def _savepoint_if_needed(conn=None):

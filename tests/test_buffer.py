@@ -235,9 +235,8 @@ def test_the_postgresql_bulk_insert_stores_what_bulk_create_stores():
     come out as Django's bulk_create stores it."""
     from datetime import timedelta
 
-    from django.utils import timezone
-
     from django.db import models
+    from django.utils import timezone
 
     from django_leadpixel.bulk import _insert
     from django_leadpixel.enrichment import GeoStatus

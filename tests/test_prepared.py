@@ -19,6 +19,12 @@ SETTINGS = {"BASE_URL": "https://mail.example.com", "ENRICH_ON_RECORD": False}
 postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="PREPARE is PostgreSQL's")
 
 
+def in_autocommit_on_postgres(test):
+    """PostgreSQL, real commits (autocommit, as in production), no enrichment dispatch."""
+    return postgres_only(pytest.mark.django_db(transaction=True)(
+        override_settings(LEADPIXEL=SETTINGS)(test)))
+
+
 def test_statement_numbers_the_parameters_and_names_it_by_its_text():
     name, prepare, run = prepared.statement("INSERT INTO t VALUES (%s, %s) RETURNING a", ("uuid", "text"))
     assert prepare == f"PREPARE {name} (uuid, text) AS INSERT INTO t VALUES ($1, $2) RETURNING a"
@@ -40,9 +46,7 @@ def _sql(captured):
     return [q["sql"].split(" ", 2)[:2] for q in captured.captured_queries]
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)  # autocommit, as in production
-@override_settings(LEADPIXEL=SETTINGS)
+@in_autocommit_on_postgres
 def test_prepared_once_per_connection_then_executed(client):
     connection.close()  # a new connection: nothing prepared on it yet
     consenting, refusing = make_message(), make_message(tracking_consent=False)
@@ -62,9 +66,7 @@ def test_prepared_once_per_connection_then_executed(client):
     assert Click.objects.filter(message=consenting).count() == 2
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-@override_settings(LEADPIXEL=SETTINGS)
+@in_autocommit_on_postgres
 def test_a_duplicate_id_is_still_a_no_op():
     message = make_message()
     hit = Hit(kind="open", message_id=message.public_id, ip="198.51.100.7", user_agent=CHROME)
@@ -73,9 +75,7 @@ def test_a_duplicate_id_is_still_a_no_op():
     assert Open.objects.filter(pk=hit.id).count() == 1
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-@override_settings(LEADPIXEL=SETTINGS)
+@in_autocommit_on_postgres
 def test_a_pooler_that_loses_statements_loses_no_hit(client, caplog):
     """PgBouncer in transaction mode: EXECUTE may land on a server connection
     that never saw the PREPARE. DEALLOCATE ALL before each hit plays that part."""
@@ -95,9 +95,7 @@ def test_a_pooler_that_loses_statements_loses_no_hit(client, caplog):
     assert "prepared statements keep vanishing" in caplog.text
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-@override_settings(LEADPIXEL=SETTINGS)
+@in_autocommit_on_postgres
 def test_a_statement_prepared_by_someone_else_is_used(client):
     """A pooler's server connection may already hold our statement (same name, same text)."""
     connection.close()
@@ -128,9 +126,7 @@ def test_plain_statement_when_turned_off_or_inside_a_transaction(client, setting
     assert Open.objects.filter(message=message).count() == 1
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-@override_settings(LEADPIXEL=SETTINGS)
+@in_autocommit_on_postgres
 def test_a_prepare_the_server_refuses_falls_back_to_the_plain_statement(client, monkeypatch, caplog):
     connection.close()
     message = make_message()
@@ -148,9 +144,7 @@ def test_a_prepare_the_server_refuses_falls_back_to_the_plain_statement(client, 
     assert "could not prepare" in caplog.text and "spooled" not in caplog.text
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-@override_settings(LEADPIXEL=SETTINGS)
+@in_autocommit_on_postgres
 def test_values_with_percent_signs_and_quotes_pass_through_execute_unchanged(client):
     connection.close()
     message = make_message()
