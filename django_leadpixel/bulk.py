@@ -18,7 +18,7 @@ from django.db import DataError, IntegrityError, connections, models, transactio
 from . import prepared, rollup
 from .classify import BURST_MIN_OTHERS, Verdict
 from .hits import Hit
-from .models import Click, Message, Open
+from .models import KINDS, Click, Message, Open
 from .recording import BURST_WINDOW, Facts, _mark_burst, _send_signal, build_event, verdict_for
 
 logger = logging.getLogger("django_leadpixel")
@@ -48,7 +48,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     clicks: list[tuple[Hit, Verdict, Message]] = []
     for hit, verdict in items:
         message = messages.get(hit.message_id)
-        model = Open if hit.kind == "open" else Click
+        model = KINDS[hit.kind]
         if message is None:
             counts["orphan"] += 1
         elif hit.id in existing[model]:

@@ -20,10 +20,9 @@ from . import enrichment, rollup
 from .classify import MACHINE_FOR_READER, MACHINE_NO_READER
 from .conf import app_settings
 from .enrichment import GeoStatus
-from .models import Click, Message, Open
+from .models import KINDS, Click, Message, Open
 
 EVENT_MODELS: tuple[type[Open] | type[Click], ...] = (Open, Click)
-KINDS = {"open": Open, "click": Click}
 
 PLACE_FIELDS = ("country", "region", "city", "latitude", "longitude", "accuracy_radius",
                 "asn", "as_org")

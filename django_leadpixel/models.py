@@ -232,6 +232,11 @@ class Click(Event):
         return f"click of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
 
 
+# An event's kind ("open" or "click", as hits, tokens and tasks name it) and its
+# model; the other way round it is ``event._meta.model_name``.
+KINDS: dict[str, type[Event]] = {"open": Open, "click": Click}
+
+
 class ReportCell(models.Model):
     """The report figures of one campaign's messages sent on one day (``rollup.py``).
 

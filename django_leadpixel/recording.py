@@ -30,7 +30,7 @@ from .classify import BURST_MIN_OTHERS, Verdict, classify, needs_network_fact
 from .conf import app_settings
 from .enrichment import anonymize_ip
 from .hits import Hit, dumps, to_line
-from .models import Click, Message, Open
+from .models import KINDS, Click, Message, Open
 
 logger = logging.getLogger("django_leadpixel")
 spool_logger = logging.getLogger("django_leadpixel.spool")
@@ -148,8 +148,7 @@ def stored_fields(hit: Hit, verdict: Verdict, consent: bool) -> dict[str, Any]:
 
 def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click:
     """The row to store, with the privacy rules applied."""
-    model = Open if hit.kind == "open" else Click
-    return model(message=message, **stored_fields(hit, verdict, message.tracking_consent))
+    return KINDS[hit.kind](message=message, **stored_fields(hit, verdict, message.tracking_consent))
 
 
 BURST_REASON = "Several links of this message clicked within a second (link scanner burst)."
@@ -186,9 +185,9 @@ def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
         if type(event).objects.filter(pk=event.pk).exists():
             return False
         raise
-    kind = "open" if isinstance(event, Open) else "click"
     # A lambda, not functools.partial: robust on_commit logs the callback's __qualname__.
-    transaction.on_commit(lambda: _enqueue_enrichment(kind, event.pk), robust=True)
+    transaction.on_commit(lambda: _enqueue_enrichment(event._meta.model_name, event.pk),
+                          robust=True)
     return True
 
 
@@ -213,7 +212,7 @@ def _insert_plan(kind: str, alias: str, from_message: bool = True) -> InsertPlan
     """
     conn = connections[alias]
     quote = conn.ops.quote_name
-    model = Open if kind == "open" else Click
+    model = KINDS[kind]
     blank = Hit(kind=kind, message_id=uuid.UUID(int=0))
     dynamic = set(stored_fields(blank, Verdict("unknown", ""), True)) | {"message"}
     without_consent = stored_fields(blank, Verdict("unknown", ""), False)
@@ -295,7 +294,7 @@ def _insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
             prepared.execute(conn, cursor, plan.sql, plan.types, params)
             row = cursor.fetchone()
     except IntegrityError:
-        if (Open if hit.kind == "open" else Click).objects.filter(pk=hit.id).exists():
+        if KINDS[hit.kind].objects.filter(pk=hit.id).exists():
             return None  # stored before: writing it twice is a no-op
         raise
     if row is None:
@@ -319,11 +318,10 @@ def _savepoint_if_needed(conn=None):
 def _insert_row(event: Open | Click) -> None:
     """``event.save(force_insert=True)`` through the prepared plan: same row, less CPU."""
     conn = transaction.get_connection()
-    kind = "open" if isinstance(event, Open) else "click"
-    if kind == "open":  # opens normally take _insert_hit; this is the fallback
+    if isinstance(event, Open):  # opens normally take _insert_hit; this is the fallback
         event.save(force_insert=True)
         return
-    plan = _insert_plan(kind, conn.alias, from_message=False)
+    plan = _insert_plan("click", conn.alias, from_message=False)
     with conn.cursor() as cursor:
         cursor.execute(plan.sql, _params(plan.slots, event.__dict__, conn))
     event._state.adding = False
@@ -358,17 +356,18 @@ def record(hit: Hit, request=None) -> bool:
     spooled, or it went to the ingest buffer (``INGEST = "redis"``; stored later
     by the ``ingest`` task). The ``*_recorded`` signals get the stored event.
     """
-    model = Open if hit.kind == "open" else Click
+    model = KINDS[hit.kind]
     try:
+        verdict = verdict_for(hit)  # what the request shows; history is added later
         if app_settings.INGEST == "redis":
             from . import buffer
 
-            if buffer.push(hit, verdict_for(hit)):
+            if buffer.push(hit, verdict):
                 return False
         if transaction.get_connection().features.can_return_columns_from_insert:
             # One statement; a click's verdict from history (bursts, timing) is
             # settled when it is enriched (jobs.settle_clicks).
-            row = _insert_hit(hit, verdict_for(hit))
+            row = _insert_hit(hit, verdict)
             if row is None:
                 return False
             event = None
