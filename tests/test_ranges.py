@@ -318,3 +318,80 @@ def test_command_empty_source_fails(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(CommandError, match="no networks"):
         _run("--apple", str(tmp_path / "empty.csv"), "--output", str(tmp_path))
+
+
+# --- shipped vendor ranges -----------------------------------------------------------------
+
+PACKAGED_RANGE_FILES = sorted(ranges.PACKAGED_DIR.glob("*.txt"))
+
+
+@pytest.mark.parametrize("path", PACKAGED_RANGE_FILES, ids=lambda p: p.name)
+def test_every_packaged_range_file_parses_with_a_full_header(path: Path) -> None:
+    entries = ranges.load_file(path)
+    assert entries, path.name
+    meta = ranges.read_header(path.read_text())
+    for key in ("class", "operator", "source", "retrieved", "licence", "notes"):
+        assert meta.get(key), f"{path.name}: header lacks {key}"
+    assert meta["class"] in {"apple_relay", "google", "scanner"}
+    assert len(meta["retrieved"]) == 10 and meta["retrieved"][4] == "-"
+
+
+def test_new_vendor_files_are_shipped() -> None:
+    names = {p.name for p in PACKAGED_RANGE_FILES}
+    assert names >= {"mimecast.txt", "proofpoint.txt", "microsoft_observed.txt"}
+    listed = (ranges.PACKAGED_DIR / "SOURCES.md").read_text()
+    for name in names:
+        assert f"`{name}`" in listed, f"{name} missing from SOURCES.md"
+
+
+def test_no_scanner_range_overlaps_google_or_apple_relay() -> None:
+    protected = []
+    scanner = []
+    for path in PACKAGED_RANGE_FILES:
+        for network, _operator, kind in ranges.load_file(path):
+            net = ipaddress.ip_network(network)
+            if kind in ("google", "apple_relay"):
+                protected.append((net, path.name))
+            elif kind == "scanner":
+                scanner.append((net, path.name))
+    assert scanner and protected
+    clashes = [
+        (str(a), fa, str(b), fb)
+        for a, fa in scanner
+        for b, fb in protected
+        if a.version == b.version and a.overlaps(b)
+    ]
+    assert not clashes
+
+
+@pytest.mark.parametrize(
+    "ip, operator",
+    [
+        ("205.139.110.7", "Mimecast"),  # us._netblocks
+        ("170.10.130.5", "Mimecast"),  # US allowlist /24
+        ("41.74.196.1", "Mimecast"),  # za
+        ("103.96.21.200", "Mimecast"),  # au
+        ("170.10.145.9", "Mimecast"),  # ca
+        ("51.163.158.1", "Mimecast"),  # de
+        ("148.163.150.1", "Proofpoint"),
+        ("67.231.152.10", "Proofpoint"),  # service network 67.231.144.0/20
+        ("3.24.133.200", "Barracuda"),  # AU
+        ("15.222.16.130", "Barracuda"),  # CA
+        ("35.157.190.230", "Barracuda"),  # DE
+        ("13.200.136.200", "Barracuda"),  # IN
+        ("35.176.92.100", "Barracuda"),  # UK
+        ("209.222.86.1", "Barracuda"),  # US
+        ("40.94.89.21", "Microsoft"),  # observed Safe Links (gophish#2646)
+    ],
+)
+def test_packaged_vendor_ranges(ip: str, operator: str) -> None:
+    entry = load_dir(ranges.PACKAGED_DIR).lookup(ip)
+    assert entry is not None and (entry.kind, entry.operator) == ("scanner", operator)
+
+
+def test_vendor_ranges_stop_at_their_edges() -> None:
+    table = load_dir(ranges.PACKAGED_DIR)
+    # Azure (Safe Links was seen here too, laravel-passwordless-login#79) is not a scanner
+    # range; neither is the rest of Microsoft's 40/8 nor AWS next to Barracuda's blocks.
+    for ip in ("20.72.100.79", "40.95.0.1", "40.96.0.1", "3.24.133.1", "168.90.91.133"):
+        assert table.lookup(ip) is None, ip
