@@ -11,6 +11,12 @@ Shipped files live in ``django_leadpixel/data/ranges/``: one CIDR per line with 
 reads, ``# class: ...`` and ``# operator: ...``. ``LEADPIXEL["RANGES_DIR"]``
 holds refreshed copies (``manage.py leadpixel_update_ranges``); a file there
 replaces the packaged file of the same name, the others stay in use.
+
+``AsnTable`` answers the same question for autonomous system numbers (a mail-security
+vendor's network, or a cloud/hosting provider's), from ``django_leadpixel/data/asns/``:
+one ASN per line (``AS16509`` or ``16509``, optionally followed by an operator name),
+with the same header. Overrides live in ``RANGES_DIR/asns/``. A network is evidence,
+not a verdict: the classifier weighs it on clicks only.
 """
 
 from __future__ import annotations
@@ -40,14 +46,26 @@ __all__ = [
     "load_dir",
     "default_table",
     "format_file",
+    "AsnTable",
+    "PACKAGED_ASN_DIR",
+    "parse_asn",
+    "parse_asn_list",
+    "load_asn_file",
+    "load_asn_dir",
+    "default_asn_table",
 ]
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "data" / "ranges"
+PACKAGED_ASN_DIR = Path(__file__).resolve().parent / "data" / "asns"
+ASN_SUBDIR = "asns"  # RANGES_DIR/asns/ holds ASN files that replace packaged ones
 
 # Range classes the classifier understands.
 APPLE_RELAY = "apple_relay"
 GOOGLE = "google"
 SCANNER = "scanner"
+# ASN classes: SCANNER (a mail-security vendor's network) or CLOUD (hosting/cloud).
+CLOUD = "cloud"
+ASN_MAX = 2**32 - 1  # 4-byte ASNs (RFC 6793)
 
 
 class RangeEntry(NamedTuple):
@@ -346,3 +364,111 @@ def format_file(
         lines.append(f"# notes: {notes}")
     lines.extend(networks)
     return "\n".join(lines) + "\n"
+
+
+# --- autonomous systems ---------------------------------------------------------------------
+
+
+def parse_asn(value: object) -> int | None:
+    """An ASN from ``AS16509``/``as16509``/``16509`` text or an int; None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text[:2].lower() == "as":
+            text = text[2:]
+        if not text.isascii() or not text.isdigit() or len(text) > 10:
+            return None
+        number = int(text)
+    else:
+        return None
+    return number if 0 < number <= ASN_MAX else None
+
+
+def parse_asn_list(text: str) -> list[tuple[int, str]]:
+    """``(asn, operator)`` pairs: one ASN per line, optionally followed by whitespace and an
+    operator name (empty when absent); ``#`` comments and blank lines ignored. Raises
+    ValueError naming the line of anything that is not an ASN."""
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        token, *rest = line.split(None, 1)
+        asn = parse_asn(token)
+        if asn is None:
+            raise ValueError(f"line {lineno}: not an ASN: {line[:60]!r}")
+        out.append((asn, " ".join(rest[0].split()) if rest else ""))
+    return out
+
+
+class AsnTable:
+    """Autonomous systems of mail-security vendors and cloud providers, looked up by number.
+
+    Built from ``(asn, operator, kind)`` triples; an ASN listed twice keeps its first entry.
+    """
+
+    def __init__(self, entries: Iterable[tuple[int, str, str]] = ()) -> None:
+        self._entries: dict[int, RangeEntry] = {}
+        for asn, operator, kind in entries:
+            number = parse_asn(asn)
+            if number is None:
+                raise ValueError(f"not an ASN: {asn!r}")
+            self._entries.setdefault(number, RangeEntry(f"AS{number}", operator, kind))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[RangeEntry]:
+        return iter(self._entries.values())
+
+    def lookup(self, asn: object) -> RangeEntry | None:
+        """The entry for an integer ASN; None for anything else (None, str, bool, negative)."""
+        if not isinstance(asn, int) or isinstance(asn, bool):
+            return None
+        return self._entries.get(asn)
+
+
+def load_asn_file(path: str | os.PathLike[str]) -> list[tuple[int, str, str]]:
+    """Entries of one ASN file; its header must name ``class``. A per-line operator name
+    overrides the header's ``operator``."""
+    text = Path(path).read_text(encoding="utf-8")
+    meta = read_header(text)
+    kind, operator = meta.get("class", ""), meta.get("operator", "")
+    if not kind:
+        raise ValueError(f"{path}: header has no '# class:' line")
+    try:
+        pairs = parse_asn_list(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return [(asn, name or operator, kind) for asn, name in pairs]
+
+
+def load_asn_dir(*directories: str | os.PathLike[str] | None) -> AsnTable:
+    """A table from the ``*.txt`` files of the given directories.
+
+    A later directory's file replaces an earlier one's of the same name; files are read in
+    name order, so an ASN listed in two files keeps the entry of the first.
+    """
+    files: dict[str, Path] = {}
+    for directory in directories:
+        if directory:
+            files.update(_range_files(Path(directory)))
+    entries: list[tuple[int, str, str]] = []
+    for name in sorted(files):
+        entries.extend(load_asn_file(files[name]))
+    return AsnTable(entries)
+
+
+@lru_cache(maxsize=1)
+def default_asn_table() -> AsnTable:
+    """Packaged ASN files, overlaid by ``LEADPIXEL["RANGES_DIR"]/asns/`` when set. Built once.
+
+    Call ``default_asn_table.cache_clear()`` after refreshing the files.
+    """
+    configured = _configured_dir()
+    return load_asn_dir(
+        PACKAGED_ASN_DIR, os.path.join(configured, ASN_SUBDIR) if configured else None
+    )

@@ -395,3 +395,160 @@ def test_vendor_ranges_stop_at_their_edges() -> None:
     # range; neither is the rest of Microsoft's 40/8 nor AWS next to Barracuda's blocks.
     for ip in ("20.72.100.79", "40.95.0.1", "40.96.0.1", "3.24.133.1", "168.90.91.133"):
         assert table.lookup(ip) is None, ip
+
+
+# --- autonomous systems --------------------------------------------------------------------
+
+PACKAGED_ASN_FILES = sorted(ranges.PACKAGED_ASN_DIR.glob("*.txt"))
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (16509, 16509),
+        ("AS16509", 16509),
+        ("as16509", 16509),
+        (" 16509 ", 16509),
+        (4294967295, 4294967295),
+        (0, None),
+        (-1, None),
+        (4294967296, None),
+        (True, None),
+        (None, None),
+        ("", None),
+        ("AS", None),
+        ("AS-1", None),
+        ("16509.5", None),
+        ("١٢٣", None),  # non-ASCII digits
+        ("9" * 50, None),
+        (16509.0, None),
+        (["16509"], None),
+    ],
+)
+def test_parse_asn(value: object, expected: int | None) -> None:
+    assert ranges.parse_asn(value) == expected
+
+
+def test_parse_asn_list() -> None:
+    text = "# header\n# class: cloud\nAS16509   Amazon (AWS)   # comment\n14618\n\nas8075\tAzure\n"
+    assert ranges.parse_asn_list(text) == [
+        (16509, "Amazon (AWS)"),
+        (14618, ""),
+        (8075, "Azure"),
+    ]
+    with pytest.raises(ValueError, match="line 2"):
+        ranges.parse_asn_list("AS1\n10.0.0.0/8\n")
+
+
+def test_asn_table_lookup_and_hostile_input() -> None:
+    table = ranges.AsnTable([(64500, "Example", "cloud"), ("AS64501", "Vendor", "scanner")])
+    assert table.lookup(64500) == ranges.RangeEntry("AS64500", "Example", "cloud")
+    assert table.lookup(64501).kind == "scanner"
+    assert len(table) == 2 and {e.network for e in table} == {"AS64500", "AS64501"}
+    for hostile in (None, "64500", "AS64500", -64500, 0, True, 64500.0, b"64500", [64500], 2**80):
+        assert table.lookup(hostile) is None, hostile
+    dup = ranges.AsnTable([(64500, "First", "scanner"), (64500, "Second", "cloud")])
+    assert len(dup) == 1 and dup.lookup(64500).operator == "First"
+    with pytest.raises(ValueError):
+        ranges.AsnTable([("nope", "X", "cloud")])
+
+
+def test_load_asn_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_text("# class: scanner\n# operator: Header Name\nAS64500\nAS64501 Line Name\n")
+    assert ranges.load_asn_file(path) == [
+        (64500, "Header Name", "scanner"),
+        (64501, "Line Name", "scanner"),
+    ]
+    path.write_text("# operator: X\nAS64500\n")
+    with pytest.raises(ValueError, match="class"):
+        ranges.load_asn_file(path)
+    path.write_text("# class: cloud\nAS64500\n192.0.2.0/24\n")
+    with pytest.raises(ValueError, match="line 3"):
+        ranges.load_asn_file(path)
+
+
+@pytest.mark.parametrize("path", PACKAGED_ASN_FILES, ids=lambda p: p.name)
+def test_every_packaged_asn_file_parses_with_a_full_header(path: Path) -> None:
+    entries = ranges.load_asn_file(path)
+    assert entries, path.name
+    meta = ranges.read_header(path.read_text())
+    for key in ("class", "operator", "source", "retrieved", "notes"):
+        assert meta.get(key), f"{path.name}: header lacks {key}"
+    assert meta["class"] in {"scanner", "cloud"}
+    assert all(operator for _, operator, _ in entries)
+
+
+def test_packaged_asn_files_are_listed_and_disjoint() -> None:
+    names = {p.name for p in PACKAGED_ASN_FILES}
+    assert names >= {"proofpoint.txt", "mimecast.txt", "cisco.txt", "cloud.txt"}
+    listed = (ranges.PACKAGED_ASN_DIR / "SOURCES.md").read_text()
+    seen: dict[int, str] = {}
+    for path in PACKAGED_ASN_FILES:
+        assert f"`{path.name}`" in listed
+        for asn, _, _ in ranges.load_asn_file(path):
+            assert asn not in seen, (asn, path.name, seen.get(asn))
+            seen[asn] = path.name
+
+
+@pytest.mark.parametrize(
+    "asn, kind, operator",
+    [
+        (22843, "scanner", "Proofpoint"),
+        (26211, "scanner", "Proofpoint"),
+        (52129, "scanner", "Proofpoint"),
+        (30031, "scanner", "Mimecast"),
+        (60492, "scanner", "Mimecast"),
+        (16417, "scanner", "Cisco"),
+        (16509, "cloud", "Amazon (AWS)"),
+        (14618, "cloud", "Amazon (AWS)"),
+        (8075, "cloud", "Microsoft (Azure)"),  # cloud ONLY, never a scanner by itself
+        (396982, "cloud", "Google Cloud"),
+        (14061, "cloud", "DigitalOcean"),
+        (24940, "cloud", "Hetzner"),
+        (20473, "cloud", "Vultr (Choopa)"),
+        (31898, "cloud", "Oracle Cloud"),
+    ],
+)
+def test_packaged_asn_table(asn: int, kind: str, operator: str) -> None:
+    entry = ranges.load_asn_dir(ranges.PACKAGED_ASN_DIR).lookup(asn)
+    assert entry == ranges.RangeEntry(f"AS{asn}", operator, kind)
+
+
+def test_packaged_asn_table_leaves_out_what_carries_people_or_gmail() -> None:
+    table = ranges.load_asn_dir(ranges.PACKAGED_ASN_DIR)
+    # AS15169: Gmail's image proxy and prefetcher; Akamai CDN / Cloudflare / Fastly carry
+    # iCloud Private Relay; Cogent is transit; residential and mobile carriers.
+    for asn in (15169, 36183, 20940, 13335, 54113, 174, 7922, 3320, 21928):
+        assert table.lookup(asn) is None, asn
+    assert table.lookup(8075).kind != "scanner"
+
+
+def test_default_asn_table_is_built_once() -> None:
+    ranges.default_asn_table.cache_clear()
+    try:
+        assert ranges.default_asn_table() is ranges.default_asn_table()
+        assert ranges.default_asn_table().lookup(26211).operator == "Proofpoint"
+    finally:
+        ranges.default_asn_table.cache_clear()
+
+
+def test_default_asn_table_overlays_ranges_dir(settings, tmp_path: Path) -> None:
+    (tmp_path / "asns").mkdir()
+    (tmp_path / "asns" / "cloud.txt").write_text(
+        "# class: cloud\n# operator: Mine\nAS64500\nAS64501 Named\n"
+    )
+    settings.LEADPIXEL = {**getattr(settings, "LEADPIXEL", {}), "RANGES_DIR": str(tmp_path)}
+    ranges.default_asn_table.cache_clear()
+    default_table.cache_clear()
+    try:
+        table = ranges.default_asn_table()
+        assert table.lookup(64500) == ranges.RangeEntry("AS64500", "Mine", "cloud")
+        assert table.lookup(64501).operator == "Named"
+        assert table.lookup(16509) is None  # the packaged cloud.txt is replaced
+        assert table.lookup(26211).operator == "Proofpoint"  # other packaged files stay
+        # the range loader does not read the asns/ subdirectory
+        assert default_table().lookup("172.225.5.1").operator == "Apple"
+    finally:
+        ranges.default_asn_table.cache_clear()
+        default_table.cache_clear()
