@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime, timezone
 from io import StringIO
 from pathlib import Path
 
@@ -552,3 +553,92 @@ def test_default_asn_table_overlays_ranges_dir(settings, tmp_path: Path) -> None
     finally:
         ranges.default_asn_table.cache_clear()
         default_table.cache_clear()
+
+
+# --- management command: --plain ------------------------------------------------------------
+
+
+def test_command_plain_refreshes_a_shipped_list(tmp_path: Path) -> None:
+    out = _run("--plain", "mimecast", str(FIXTURES / "plain-vendor.txt"), "--output", str(tmp_path))
+    assert "plain mimecast: 3 networks" in out  # the two /24s collapse into a /23
+    text = (tmp_path / "mimecast.txt").read_text()
+    meta = ranges.read_header(text)
+    packaged = ranges.read_header((ranges.PACKAGED_DIR / "mimecast.txt").read_text())
+    assert (meta["class"], meta["operator"]) == ("scanner", "Mimecast")
+    assert meta["source"] == packaged["source"]  # whose list it is stays recorded
+    assert meta["retrieved"] == datetime.now(timezone.utc).date().isoformat()
+    assert meta["refreshed-from"].startswith(str(FIXTURES / "plain-vendor.txt"))
+    assert "205.139.110.0/23" in text and "203.0.113.9/32" in text
+    table = load_dir(ranges.PACKAGED_DIR, tmp_path)
+    assert table.lookup("205.139.111.1").operator == "Mimecast"
+    assert table.lookup("2001:db8:100::1").kind == "scanner"
+    assert table.lookup("170.10.145.9") is None  # the packaged mimecast.txt is replaced
+    assert table.lookup("148.163.150.1").operator == "Proofpoint"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_command_plain_is_repeatable_and_rewrites_its_own_output(tmp_path: Path) -> None:
+    _run(
+        "--plain",
+        "barracuda",
+        str(FIXTURES / "plain-vendor.txt"),
+        "--plain",
+        "proofpoint",
+        str(FIXTURES / "plain.txt"),
+        "--output",
+        str(tmp_path),
+    )
+    assert (tmp_path / "barracuda.txt").exists() and (tmp_path / "proofpoint.txt").exists()
+    # refreshing again from the refreshed file keeps one header, one refreshed-from line
+    _run("--plain", "barracuda", str(tmp_path / "barracuda.txt"), "--output", str(tmp_path))
+    text = (tmp_path / "barracuda.txt").read_text()
+    assert text.count("# refreshed-from:") == 1 and text.count("# retrieved:") == 1
+
+
+@pytest.mark.parametrize(
+    "name, source, message",
+    [
+        ("mimecast", "plain-bad.txt", r"--plain mimecast .*line 2: not a network"),
+        ("mimecast", "does-not-exist.txt", r"--plain mimecast"),
+        ("nosuchvendor", "plain-vendor.txt", r"no shipped range file nosuchvendor\.txt"),
+        ("../../etc/passwd", "plain-vendor.txt", r"not a range file name"),
+        ("Mimecast", "plain-vendor.txt", r"not a range file name"),
+    ],
+)
+def test_command_plain_bad_input_writes_nothing(
+    tmp_path: Path, name: str, source: str, message: str
+) -> None:
+    before = "# class: scanner\n# operator: Mimecast\n205.139.110.0/24\n"
+    (tmp_path / "mimecast.txt").write_text(before)
+    with pytest.raises(CommandError, match=message):
+        # a good source next to the bad one is not written either
+        _run(
+            "--google",
+            str(FIXTURES / "goog.json"),
+            "--plain",
+            name,
+            str(FIXTURES / source),
+            "--output",
+            str(tmp_path),
+        )
+    assert (tmp_path / "mimecast.txt").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mimecast.txt"]
+
+
+def test_command_plain_empty_list_fails(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("# nothing here\n")
+    with pytest.raises(CommandError, match="no networks"):
+        _run("--plain", "proofpoint", str(tmp_path / "empty.txt"), "--output", str(tmp_path))
+    assert not (tmp_path / "proofpoint.txt").exists()
+
+
+def test_command_plain_clears_the_caches(settings, tmp_path: Path) -> None:
+    settings.LEADPIXEL = {**getattr(settings, "LEADPIXEL", {}), "RANGES_DIR": str(tmp_path)}
+    default_table.cache_clear()
+    try:
+        assert default_table().lookup("203.0.113.9") is None
+        _run("--plain", "mimecast", str(FIXTURES / "plain-vendor.txt"))
+        assert default_table().lookup("203.0.113.9").operator == "Mimecast"
+    finally:
+        default_table.cache_clear()
+        ranges.default_asn_table.cache_clear()

@@ -3,7 +3,12 @@
     manage.py leadpixel_update_ranges \
         --apple https://mask-api.icloud.com/egress-ip-ranges.csv \
         --google https://www.gstatic.com/ipranges/goog.json \
-        --microsoft "https://endpoints.office.com/endpoints/worldwide?clientrequestid=<uuid>"
+        --microsoft "https://endpoints.office.com/endpoints/worldwide?clientrequestid=<uuid>" \
+        --plain mimecast /path/to/mimecast-cidrs.txt
+
+``--plain NAME SOURCE`` (repeatable) refreshes any shipped plain-list range file
+(``data/ranges/NAME.txt``: mimecast, proofpoint, barracuda, ...) from a list of one CIDR per
+line; the written file keeps the packaged file's header with a new retrieval date.
 
 Each source may be a local path or an http(s) URL. Every input is downloaded and parsed
 before anything is written, so a bad input leaves the existing files intact. Files are
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tempfile
 import urllib.request
 from collections.abc import Callable
@@ -55,6 +61,30 @@ SOURCES: dict[str, tuple[str, str, str, Callable[[str], list[str]], str]] = {
 }
 
 
+PLAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _plain_header(packaged_text: str, *, source: str, retrieved: str) -> list[str]:
+    """The packaged file's leading comment block (up to its first blank or data line), with
+    today's retrieval date and a note of where the refresh came from. The original
+    ``# source:`` is kept: it says whose list this is."""
+    lines: list[str] = []
+    for line in packaged_text.splitlines():
+        if not line.startswith("#"):
+            break
+        key = line[1:].partition(":")[0].strip().lower()
+        if key == "retrieved":
+            line = f"# retrieved: {retrieved}"
+        elif key == "refreshed-from":
+            continue  # replaced below
+        lines.append(line)
+    if not any(line[1:].partition(":")[0].strip().lower() == "retrieved" for line in lines):
+        lines.append(f"# retrieved: {retrieved}")
+    where = " ".join(source.split())
+    lines.append(f"# refreshed-from: {where} (manage.py leadpixel_update_ranges --plain)")
+    return lines
+
+
 def _read(source: str) -> str:
     if source.startswith(("http://", "https://")):
         request = urllib.request.Request(source, headers={"User-Agent": "django-leadpixel"})
@@ -89,7 +119,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class Command(BaseCommand):
-    help = "Download or read published IP ranges (Apple, Google, Microsoft) into RANGES_DIR."
+    help = (
+        "Download or read published IP ranges (Apple, Google, Microsoft, or any shipped "
+        "plain-list file with --plain) into RANGES_DIR."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -102,6 +135,14 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--microsoft", metavar="PATH_OR_URL", help="Microsoft 365 endpoints JSON (worldwide)"
+        )
+        parser.add_argument(
+            "--plain",
+            nargs=2,
+            action="append",
+            metavar=("NAME", "PATH_OR_URL"),
+            help="Refresh the shipped plain-list file data/ranges/NAME.txt (one CIDR per line); "
+            "repeatable",
         )
         parser.add_argument(
             "--output", metavar="DIR", help='Directory to write (default: LEADPIXEL["RANGES_DIR"])'
@@ -121,9 +162,10 @@ class Command(BaseCommand):
         if not out_dir.is_dir():
             raise CommandError(f"Output directory does not exist: {out_dir}")
         chosen = [(name, options[name]) for name in SOURCES if options.get(name)]
-        if not chosen:
+        plain = [tuple(pair) for pair in options.get("plain") or []]
+        if not chosen and not plain:
             raise CommandError(
-                "Nothing to do: give at least one of --apple, --google, --microsoft."
+                "Nothing to do: give at least one of --apple, --google, --microsoft, --plain."
             )
 
         today = datetime.now(timezone.utc).date().isoformat()
@@ -141,6 +183,33 @@ class Command(BaseCommand):
             )
             prepared.append((out_dir / filename, text, len(networks), name))
 
+        special = {SOURCES[name][0] for name in SOURCES}
+        for name, source in plain:
+            label = f"--plain {name}"
+            if not PLAIN_NAME.match(name or ""):
+                raise CommandError(f"{label}: not a range file name (letters, digits, _ and -).")
+            packaged = ranges.PACKAGED_DIR / f"{name}.txt"
+            if not packaged.is_file():
+                known = sorted(p.stem for p in ranges.PACKAGED_DIR.glob("*.txt"))
+                raise CommandError(
+                    f"{label}: no shipped range file {name}.txt (shipped: {', '.join(known)})."
+                )
+            if f"{name}.txt" in special:
+                self.stderr.write(
+                    f"{label}: {name}.txt also has a dedicated option; writing it as a plain list."
+                )
+            try:
+                networks = _collapse(ranges.parse_plain(_read(source)))
+            except (OSError, ValueError, UnicodeDecodeError) as exc:
+                raise CommandError(f"{label} {source}: {exc}; nothing written.") from exc
+            if not networks:
+                raise CommandError(f"{label} {source}: no networks found; nothing written.")
+            header = _plain_header(
+                packaged.read_text(encoding="utf-8"), source=source, retrieved=today
+            )
+            text = "\n".join([*header, *networks]) + "\n"
+            prepared.append((out_dir / f"{name}.txt", text, len(networks), label.lstrip("-")))
+
         for path, text, count, name in prepared:
             try:
                 _write_atomic(path, text)
@@ -148,3 +217,4 @@ class Command(BaseCommand):
                 raise CommandError(f"Cannot write {path}: {exc}") from exc
             self.stdout.write(f"{name}: {count} networks -> {path}")
         ranges.default_table.cache_clear()
+        ranges.default_asn_table.cache_clear()
