@@ -2,11 +2,11 @@
 
 Run by hand (not by the test suite); only ever loads 127.0.0.1:
 
-    /work/venv/bin/python benchmarks/pixel.py                 # all five scenarios, 10 s each
-    /work/venv/bin/python benchmarks/pixel.py --ingest redis  # with LEADPIXEL_INGEST=redis
-    /work/venv/bin/python benchmarks/pixel.py --ingest redis --drain after  # buffer a burst
-    /work/venv/bin/python benchmarks/pixel.py --ingest both   # direct, then buffered: one run's ratios
-    /work/venv/bin/python benchmarks/pixel.py --scenarios c,d --duration 5
+    .venv/bin/python benchmarks/pixel.py                 # all five scenarios, 10 s each
+    .venv/bin/python benchmarks/pixel.py --ingest redis  # with LEADPIXEL_INGEST=redis
+    .venv/bin/python benchmarks/pixel.py --ingest redis --drain after  # buffer a burst
+    .venv/bin/python benchmarks/pixel.py --ingest both   # direct, then buffered: one run's ratios
+    .venv/bin/python benchmarks/pixel.py --scenarios c,d --duration 5
 
 Scenarios, each with the same client, headers and gunicorn (sync workers):
 

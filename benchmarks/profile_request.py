@@ -2,10 +2,10 @@
 
 Run by hand:
 
-    /work/venv/bin/python benchmarks/profile_request.py               # pixel, PostgreSQL, pyinstrument
-    /work/venv/bin/python benchmarks/profile_request.py --kind click --n 2000
-    /work/venv/bin/python benchmarks/profile_request.py --cprofile    # flat cProfile top
-    /work/venv/bin/python benchmarks/profile_request.py --db sqlite --enrich eager
+    .venv/bin/python benchmarks/profile_request.py               # pixel, PostgreSQL, pyinstrument
+    .venv/bin/python benchmarks/profile_request.py --kind click --n 2000
+    .venv/bin/python benchmarks/profile_request.py --cprofile    # flat cProfile top
+    .venv/bin/python benchmarks/profile_request.py --db sqlite --enrich eager
 
 The example project's settings (DEBUG off) and full middleware stack are used;
 requests go straight to ``WSGIHandler`` (no server, no socket), so what shows
