@@ -6,13 +6,19 @@ classifications per second on the UA+IP path (single process).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import django
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The corpus's history facts are judged by django_leadpixel.history, which needs the app.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+django.setup()
 
 from django_leadpixel.classify import SOURCES, _parsed, _profile, classify  # noqa: E402
 from django_leadpixel.ranges import default_table  # noqa: E402

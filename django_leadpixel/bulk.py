@@ -10,16 +10,16 @@ import functools
 import logging
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import DataError, IntegrityError, connections, models, transaction
 
-from . import prepared, rollup
-from .classify import BURST_MIN_OTHERS, Verdict
+from . import history, prepared, rollup
+from .classify import Verdict
 from .hits import Hit
 from .models import KINDS, Click, Message, Open
-from .recording import BURST_WINDOW, Facts, _mark_burst, _send_signal, build_event, verdict_for
+from .recording import _send_signal, build_event
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -29,7 +29,8 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
 
     Used by the spool replay and the ingest buffer. Messages are read in one
     query, rows inserted with ``ignore_conflicts`` (an id stored before is
-    skipped), and click bursts are judged with the clicks already stored. The
+    skipped), and the clicks are judged with their messages' history
+    (``history.settle``: the batch's own events and those already stored). The
     events are enriched in the same pass: they never wait for the sweep.
     Returns counts of "stored", "duplicate" and "orphan" (message gone).
     """
@@ -45,20 +46,24 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
         for model in (Open, Click)
     }
     events: list[Open | Click] = []
-    clicks: list[tuple[Hit, Verdict, Message]] = []
+    seen: set[uuid.UUID] = set()
     for hit, verdict in items:
         message = messages.get(hit.message_id)
         model = KINDS[hit.kind]
         if message is None:
             counts["orphan"] += 1
-        elif hit.id in existing[model]:
+        elif hit.id in existing[model] or hit.id in seen:
             counts["duplicate"] += 1
-        elif hit.kind == "click":
-            clicks.append((hit, verdict, message))
         else:
+            seen.add(hit.id)
             events.append(build_event(hit, message, verdict))
-    judged, bursts = _judge_clicks(clicks)
-    events += judged
+    # Judged with their history first: stored clicks that a burst in this batch
+    # convicts are updated now (were the insert to fail, the retried batch
+    # would convict them again).
+    history.settle([event for event in events if isinstance(event, Click)],
+                   opens=[event for event in events if isinstance(event, Open)],
+                   sent_at={message.pk: message.sent_at for message in messages.values()},
+                   stored=False)
     for event in events:
         for name, value in enrichment_for(event).items():
             setattr(event, name, value)
@@ -79,8 +84,6 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
                 logger.exception("leadpixel: the database refused %s %s", event._meta.model_name,
                                  event.pk)
         events = kept
-    stored = {event.pk for event in events}
-    _mark_burst(*(event for event in bursts if event.pk in stored))
     rollup.mark_messages_after_commit(event.message_id for event in events)
     for event in events:
         _send_signal(event, None)
@@ -147,60 +150,3 @@ def _column(field, rows: list[Open | Click], conn) -> list[Any]:
     return [field.get_db_prep_save(getattr(row, name), conn) for row in rows]
 
 
-def _judge_clicks(
-    clicks: list[tuple[Hit, Verdict, Message]],
-) -> tuple[list[Click], list[Click]]:
-    """Click rows for buffered hits, classified again with the history the
-    request could not see: bursts together with the clicks already stored, and
-    the time since sending. Returns (rows, rows that found a burst)."""
-    if not clicks:
-        return [], []
-    times = [hit.occurred_at for hit, _, _ in clicks]
-    stored = list(
-        Click.objects.filter(message_id__in={m.pk for _, _, m in clicks},
-                             occurred_at__range=(min(times) - BURST_WINDOW,
-                                                 max(times) + BURST_WINDOW))
-        .only("id", "message_id", "occurred_at", "position")
-    )
-    rows = [build_event(hit, message, verdict) for hit, verdict, message in clicks]
-    together = sorted([*stored, *rows], key=lambda c: (c.message_id, c.occurred_at))
-    others = burst_counts(together, BURST_WINDOW)
-    bursts = []
-    for (hit, _, message), row in zip(clicks, rows, strict=True):
-        facts = Facts(seconds_since_sent=(hit.occurred_at - message.sent_at).total_seconds(),
-                      burst=others[row.pk])
-        verdict = verdict_for(hit, facts)
-        row.source, row.reason, row.operator = verdict.source, verdict.reason[:255], verdict.operator
-        if verdict.source == "scanner" and facts.burst >= BURST_MIN_OTHERS:
-            bursts.append(row)
-    return rows, bursts
-
-
-def burst_counts(clicks: list[Click], window: timedelta) -> dict[Any, int]:
-    """For clicks sorted by (message, time): how many OTHER links of the same
-    message were clicked within ``window`` of each one (as ``message_for`` counts).
-
-    One pass with a sliding window of position counts, so a scanner that
-    clicks one message's links thousands of times stays linear.
-    """
-    counts: dict[Any, int] = {}
-    start = 0
-    while start < len(clicks):
-        end = start
-        while end < len(clicks) and clicks[end].message_id == clicks[start].message_id:
-            end += 1
-        group = clicks[start:end]
-        inside: Counter[int] = Counter()
-        lo = hi = 0
-        for click in group:
-            while hi < len(group) and group[hi].occurred_at - click.occurred_at <= window:
-                inside[group[hi].position] += 1
-                hi += 1
-            while click.occurred_at - group[lo].occurred_at > window:
-                inside[group[lo].position] -= 1
-                if not inside[group[lo].position]:
-                    del inside[group[lo].position]
-                lo += 1
-            counts[click.pk] = len(inside) - 1  # the click's own link is inside
-        start = end
-    return counts

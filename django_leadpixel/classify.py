@@ -5,10 +5,14 @@ below names where it comes from ("PF §n" is docs/proxy-facts.md in the reposito
 which cites the public sources), so each can be revisited when a vendor changes
 behaviour.
 
+This module judges one request by itself. What a message's other events add
+(a burst of links, a click at delivery time before any open, the click's
+network seen by enrichment) is judged in ``django_leadpixel.history``, the one
+place for those rules.
+
 Principle (DESIGN "Classifying well"): strong evidence decides; weak evidence
-(time since sending, no open seen from the click's network, a cloud address) is
-never enough alone. Calling a reader a machine hides a real person, so when only
-weak evidence points at a machine the verdict is ``unknown`` (or ``human``).
+is never enough alone. Calling a reader a machine hides a real person, so when
+only weak evidence points at a machine the verdict is ``unknown`` (or ``human``).
 
 Work is bounded: substring/regex tests on at most the first 1,000 characters of
 the user agent, compiled once; the ``user_agents`` parse runs only when the cheap
@@ -52,9 +56,6 @@ MACHINE_FOR_READER: frozenset[str] = frozenset(
 MACHINE_NO_READER: frozenset[str] = frozenset({"scanner", "bot"})
 
 _KINDS = ("open", "click")
-# A click with at least this many OTHER clicks of the same message within about a
-# second is part of a scanner burst (Act-On, resend-node#901: gateways fetch every link).
-BURST_MIN_OTHERS = 2
 UA_SCAN_LIMIT = 1000  # characters of the user agent the checks look at
 
 
@@ -235,16 +236,17 @@ _SUSPICIOUS = _t(
     "|http|proxy|python|curl|java|lighthouse"
 )
 
+# Gmail's prefetcher (PROXY_FACTS §10; gmass.co, bird.com, mautic PR#10245, ahoy_email#139):
+# an Edge 12 agent with a stray "Mozilla/5.0" at the end, from Google's addresses, seconds
+# after delivery when the recipient has Gmail open. A Google machine, never a reader's device.
+_GMAIL_PREFETCH = re.compile(r"Edge/12\.246 Mozilla/5\.0$")
+
 # Apple Mail without a browser: "... AppleWebKit/605.1.15 (KHTML, like Gecko)" and nothing
 # after, or only an OS-version token. Sent by Apple Mail itself (uap-core#528) and, per
 # warmbly PR#569 [3p], by MPP's prefetcher too, so alone it proves nothing (PF §3).
 _BARE_WEBKIT = re.compile(
     r"^Mozilla/5\.0 \((?:Macintosh|iPhone|iPad)[^)]*\) AppleWebKit/[\d.]+ \(KHTML, like Gecko\)$"
 )
-
-# Seconds after sending within which a security gateway detonates links (mautic#16263,
-# Act-On, resend-node#901). Only ever used together with other evidence.
-_DELIVERY_WINDOW = 60.0
 
 
 @lru_cache(maxsize=4096)
@@ -295,6 +297,9 @@ def _profile(ua: str) -> _Profile:
     scan = _first(_SCANNERS, low)
     if scan:
         return _Profile("scanner", "scanner", scan[1], scan[2])
+    if _GMAIL_PREFETCH.search(ua):
+        return _Profile("bot", "bot", "Google", "Gmail's image prefetcher (an Edge 12 agent "
+                        "ending in Mozilla/5.0): fetched on delivery, not an open")
     if ua == "Mozilla/5.0":
         return _Profile("mpp_ua", operator="Apple")
     if _BARE_WEBKIT.match(ua):
@@ -325,15 +330,13 @@ def classify(
     user_agent: str,
     kind: str,
     method: str = "GET",
-    seconds_since_sent: float | None = None,
-    burst: int = 0,
     honeypot: bool = False,
     purpose: str = "",
-    opened_from_network: bool | None = None,
     ranges: RangeTable | None = None,
 ) -> Verdict:
-    """Classify one open or click. Never raises on hostile values; raises ValueError for a
-    ``kind`` other than "open"/"click" and TypeError for an unknown keyword."""
+    """Classify one open or click from its own request. Never raises on hostile values;
+    raises ValueError for a ``kind`` other than "open"/"click" and TypeError for an
+    unknown keyword. The message's history is judged by ``history.judge``."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be 'open' or 'click', not {kind!r}")
     is_click = kind == "click"
@@ -373,13 +376,9 @@ def classify(
             )
         return Verdict("bot", "Empty user agent")
 
-    # 4. Click behaviour a person cannot produce (PF §6, §9.5): the hidden honeypot link,
-    #    or several links of one message within about a second.
-    if is_click:
-        if honeypot is True:
-            return Verdict("scanner", "Clicked the hidden honeypot link")
-        if isinstance(burst, int) and not isinstance(burst, bool) and burst >= BURST_MIN_OTHERS:
-            return Verdict("scanner", f"{burst + 1} links of the message clicked within a second")
+    # 4. Click behaviour a person cannot produce (PF §6, §9.5): the hidden honeypot link.
+    if is_click and honeypot is True:
+        return Verdict("scanner", "Clicked the hidden honeypot link")
 
     cat = prof.cat
     # 5. Scanners that name themselves.
@@ -411,23 +410,11 @@ def classify(
     # 8. Security networks on clicks (PF §9.4), before the bot verdict so that a library
     #    fetching from Microsoft EOP or Barracuda counts as that vendor's scanner. A full
     #    browser from there may be a sandbox detonation or a real person behind browser
-    #    isolation: only with delivery-time timing and no open seen from that network is it
-    #    called a scanner, else unknown.
+    #    isolation: unknown here; ``history`` calls it a scanner at delivery time.
     if is_click and net_kind == "scanner":
         if not prof.browserish:
             return Verdict(
                 "scanner", "Non-browser click from a mail-security network", net.operator
-            )
-        soon = (
-            isinstance(seconds_since_sent, (int, float))
-            and 0 <= seconds_since_sent <= _DELIVERY_WINDOW
-        )
-        if soon and opened_from_network is False:
-            return Verdict(
-                "scanner",
-                "Browser click from a mail-security network at delivery "
-                "time, with no open from that network",
-                net.operator,
             )
         return Verdict(
             "unknown",
@@ -446,21 +433,6 @@ def classify(
             return Verdict("human", "Browser from iCloud Private Relay (a person's Safari)")
         return Verdict("human", "Browser or mail app on a person's device")
     return Verdict("unknown", "User agent not recognised as a browser, mail client or bot")
-
-
-def needs_network_fact(ip: str | None, kind: str, ranges: RangeTable | None = None) -> bool:
-    """Whether ``opened_from_network`` can change the verdict of this hit.
-
-    Only clicks from a mail-security network read it, so the recording layer
-    runs its query for those alone.
-    """
-    if kind != "click" or not ip:
-        return False
-    try:
-        entry = (ranges or _default_table()).lookup(ip)
-    except Exception:  # noqa: BLE001 - hostile input: no network, no fact needed
-        return False
-    return entry is not None and entry.kind == "scanner"
 
 
 def _default_table() -> RangeTable:

@@ -16,8 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from . import enrichment, rollup
-from .classify import MACHINE_FOR_READER, MACHINE_NO_READER
+from . import enrichment, history, rollup
+from .classify import MACHINE_FOR_READER, MACHINE_NO_READER, Verdict, classify
 from .conf import app_settings
 from .enrichment import GeoStatus
 from .models import KINDS, Click, Message, Open
@@ -27,11 +27,9 @@ EVENT_MODELS: tuple[type[Open] | type[Click], ...] = (Open, Click)
 PLACE_FIELDS = ("country", "region", "city", "latitude", "longitude", "accuracy_radius",
                 "asn", "as_org")
 DEVICE_FIELDS = ("device_type", "os", "os_version", "browser", "browser_version", "mail_client")
-# What enrichment_for reads of a row, and settle_clicks of a click: the sweep loads nothing else.
+# What enrichment_for reads of a row, and history.settle of a click: the sweep loads nothing else.
 READ_FIELDS = ("id", "message_id", "source", "anonymous", "ip", "user_agent")
-CLICK_READ_FIELDS = (*READ_FIELDS, "occurred_at", "method", "honeypot", "position")
-# Sources history can still turn into a machine's: a burst or delivery-time click.
-UNSETTLED = ("human", "unknown")
+CLICK_READ_FIELDS = tuple(dict.fromkeys((*READ_FIELDS, *history.CLICK_FIELDS)))
 
 ENRICHED_FIELDS = ("enriched_at", "masked", "geo_status", *PLACE_FIELDS, *DEVICE_FIELDS)
 
@@ -117,77 +115,9 @@ def _write_values(model, rows: list, now: datetime, *, only_new: bool) -> int:
 
 
 def settle_clicks(rows: list[Click]) -> list[Click]:
-    """Judge stored clicks again with what their request could not see.
-
-    A click is stored with the verdict its own request gives (one statement on
-    the request path); other clicks of the message within a second (a link
-    scanner's burst) and the time since sending are looked up here, for a
-    batch at once, before the click is enriched. Only clicks a person could
-    have made are looked at, and a verdict changes only where history changes
-    it, so what the request knew and did not store (``Sec-Purpose``, the full
-    address) still stands. A burst also convicts the earlier clicks in it
-    (they are enriched again, masked). Returns the clicks whose verdict changed.
-    """
-    from .bulk import burst_counts
-    from .classify import BURST_MIN_OTHERS, Verdict, classify, needs_network_fact
-    from .recording import BURST_REASON, BURST_WINDOW, _mark_burst, _network_prefix
-
-    candidates = [row for row in rows if row.source in UNSETTLED]
-    if not candidates:
-        return []
-    sent = dict(Message.objects.filter(pk__in={row.message_id for row in candidates})
-                .values_list("pk", "sent_at"))
-    times = [row.occurred_at for row in candidates]
-    nearby = list(Click.objects.filter(message_id__in=sent, occurred_at__range=(
-        min(times) - BURST_WINDOW, max(times) + BURST_WINDOW))
-        .only("id", "message_id", "occurred_at", "position"))
-    others = burst_counts(sorted(nearby, key=lambda c: (c.message_id, c.occurred_at)),
-                          BURST_WINDOW)
-    changed, bursts = [], []
-    for row in candidates:
-        burst = others.get(row.pk, 0)
-        if row.anonymous:  # no address or agent kept: only the burst can speak
-            verdict = Verdict("scanner", "") if burst >= BURST_MIN_OTHERS else None
-        else:
-            facts = {"burst": burst, "seconds_since_sent": None, "opened_from_network": None}
-            if row.message_id in sent:
-                facts["seconds_since_sent"] = (row.occurred_at
-                                               - sent[row.message_id]).total_seconds()
-            prefix = _network_prefix(row.ip)
-            if prefix and needs_network_fact(row.ip, "click"):
-                facts["opened_from_network"] = Open.objects.filter(
-                    message_id=row.message_id, ip__startswith=prefix).exists()
-            given = {"ip": row.ip, "user_agent": row.user_agent, "kind": "click",
-                     "method": row.method, "honeypot": row.honeypot}
-            verdict = classify(**given, **facts)
-            if verdict == classify(**given):
-                verdict = None  # history changes nothing: the request's verdict stands
-        if verdict is None or verdict.source == row.source:
-            continue
-        row.source = verdict.source
-        if not row.anonymous:
-            row.reason, row.operator = verdict.reason[:255], verdict.operator
-        changed.append(row)
-        if verdict.source == "scanner" and burst >= BURST_MIN_OTHERS:
-            bursts.append(row)
-    by_fields: dict[tuple, list] = {}  # one UPDATE per distinct verdict, not per click
-    for row in changed:
-        fields = (("source", row.source),)
-        if not row.anonymous:
-            fields += (("reason", row.reason), ("operator", row.operator))
-        by_fields.setdefault(fields, []).append(row.pk)
-    for fields, pks in by_fields.items():
-        Click.objects.filter(pk__in=pks).update(**dict(fields))
-    _mark_burst(*bursts)
-    for burst_row in bursts:
-        # The same, for this batch's rows in memory: they are enriched next, masked.
-        for row in rows:
-            if (row.message_id == burst_row.message_id and row.pk != burst_row.pk
-                    and row.source in UNSETTLED
-                    and abs(row.occurred_at - burst_row.occurred_at) <= BURST_WINDOW):
-                row.source, row.reason, row.operator = "scanner", BURST_REASON, ""
-                changed.append(row)
-    return changed
+    """Judge stored clicks again with their messages' history, before they are
+    enriched (``history.settle``). Returns the clicks whose verdict changed."""
+    return history.settle(rows)
 
 
 def enrich_many(kind: str, event_ids: list[str]) -> int:
@@ -302,55 +232,68 @@ def reclassify(
 ) -> dict[str, int]:
     """Classify every stored event again with the current rules and ranges.
 
-    Works from what was stored: where ``ANONYMIZE_IP`` truncated an address,
-    the range lookups see the truncated one (exact for ranges of /24 and
-    wider). Events whose verdict changes lose their enrichment and are
-    enriched again by the sweep, so a proxy never keeps a reader's place.
-    Returns counts: ``seen``, ``changed``, ``anonymised`` (rows with a
-    truncated or no address).
+    Each message is judged over all of its events at once, ``batch_size``
+    messages at a time: its opens from their requests, then its clicks from
+    their requests and the message's whole history (``history``), the same
+    rules every other path applies, so a run changes no verdict those paths
+    gave and a second run changes nothing. Works from what was stored: where
+    ``ANONYMIZE_IP`` truncated an address, the range lookups see the
+    truncated one (exact for ranges of /24 and wider); an anonymous event
+    (no consent) keeps its verdict unless a burst convicts it. Events whose
+    verdict changes lose their enrichment and are enriched again by the
+    sweep, so a proxy never keeps a reader's place. Returns counts: ``seen``,
+    ``changed``, ``anonymised`` (rows with a truncated or no address).
     """
-    from .bulk import burst_counts
-    from .classify import classify
-    from .recording import BURST_WINDOW
-
     size = batch_size or app_settings.BATCH_SIZE
     totals = {"seen": 0, "changed": 0, "anonymised": 0}
-    for model in EVENT_MODELS:
-        fields = ["id", "message_id", "occurred_at", "source", "reason", "operator", "method",
-                  "ip", "user_agent", "anonymous", "message__sent_at"]
-        if model is Click:
-            fields += ["honeypot", "position"]
-        base = model.objects.select_related("message").only(*fields)
-        for rows in iter_chunks(base, size):
-            if model is Click:
-                # A sorted copy: iter_chunks pages on the last row of ``rows``.
-                by_time = sorted(rows, key=lambda c: (c.message_id, c.occurred_at))
-                bursts = burst_counts(by_time, BURST_WINDOW)
-            changed = []
-            for event in rows:
-                if event.anonymous:
-                    continue  # no address or agent kept: the stored verdict stands
-                if not event.ip or app_settings.ANONYMIZE_IP:
-                    totals["anonymised"] += 1
-                verdict = classify(
-                    ip=event.ip, user_agent=event.user_agent,
-                    kind="open" if model is Open else "click", method=event.method,
-                    seconds_since_sent=(event.occurred_at - event.message.sent_at).total_seconds(),
-                    **({"burst": bursts[event.pk], "honeypot": event.honeypot}
-                       if model is Click else {}),
-                )
-                if (verdict.source, verdict.reason[:255], verdict.operator) != (
-                        event.source, event.reason, event.operator):
-                    if verdict.source != event.source:
-                        event.enriched_at = None  # masked or not may change: enrich again
-                    event.source, event.reason, event.operator = (
-                        verdict.source, verdict.reason[:255], verdict.operator)
-                    changed.append(event)
-            if changed:
-                model.objects.bulk_update(changed, ["source", "reason", "operator", "enriched_at"])
-                rollup.mark_messages_after_commit(event.message_id for event in changed)
-            totals["seen"] += len(rows)
-            totals["changed"] += len(changed)
-            if progress:
-                progress(len(rows))
+    fields = ("id", "message_id", "occurred_at", "source", "reason", "operator", "method",
+              "ip", "user_agent", "anonymous", "enriched_at")
+    for messages in iter_chunks(Message.objects.only("pk", "sent_at"), size):
+        sent_at = {message.pk: message.sent_at for message in messages}
+        opens = list(Open.objects.filter(message_id__in=sent_at).only(*fields))
+        clicks = list(Click.objects.filter(message_id__in=sent_at).only(
+            *fields, "honeypot", "url"))
+        changed = []
+        for event in opens:
+            if _rejudge(event, _request_verdict(event, "open")):
+                changed.append(event)
+        # The clicks' history reads the opens as judged just now.
+        judged = history.verdicts(clicks, opens, sent_at,
+                                  base=lambda click: _request_verdict(click, "click"))
+        for event in clicks:
+            if event.pk in judged and _rejudge(event, judged[event.pk]):
+                changed.append(event)
+        for event in (*opens, *clicks):
+            if not event.anonymous and (not event.ip or app_settings.ANONYMIZE_IP):
+                totals["anonymised"] += 1
+        for model in EVENT_MODELS:
+            rows = [event for event in changed if type(event) is model]
+            if rows:
+                model.objects.bulk_update(rows, ["source", "reason", "operator", "enriched_at"])
+        rollup.mark_messages_after_commit(event.message_id for event in changed)
+        totals["seen"] += len(opens) + len(clicks)
+        totals["changed"] += len(changed)
+        if progress:
+            progress(len(opens) + len(clicks))
     return totals
+
+
+def _request_verdict(event: Open | Click, kind: str) -> Verdict:
+    """What an event's stored request shows; an anonymous event keeps its stored verdict."""
+    if event.anonymous:
+        return Verdict(event.source, event.reason, event.operator)
+    return classify(ip=event.ip, user_agent=event.user_agent, kind=kind, method=event.method,
+                    **({"honeypot": event.honeypot} if kind == "click" else {}))
+
+
+def _rejudge(event: Open | Click, verdict: Verdict) -> bool:
+    """Give ``event`` the verdict; True when anything stored changes."""
+    source, reason, operator = verdict.source, verdict.reason[:255], verdict.operator
+    if event.anonymous:
+        reason, operator = event.reason, event.operator  # "no consent" stays the reason
+    if (source, reason, operator) == (event.source, event.reason, event.operator):
+        return False
+    if source != event.source:
+        event.enriched_at = None  # masked or not may change: enrich again
+    event.source, event.reason, event.operator = source, reason, operator
+    return True

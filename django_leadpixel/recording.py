@@ -1,8 +1,10 @@
 """Record one open or click: the request path's service layer.
 
 On PostgreSQL (and any database that returns rows from an INSERT) a hit is
-one ``INSERT ... SELECT`` from its message row; elsewhere, read the message
-and the history facts the classifier needs, then insert one row. When the
+one ``INSERT ... SELECT`` from its message row; elsewhere, read the message,
+then insert one row. Either way the row carries what the request showed; what
+the message's history adds to a click's verdict is judged when it is enriched
+(``history.settle``, called by ``jobs``). When the
 database fails, the hit goes to the spool (one JSON line, ``hits.to_line``)
 instead, and ``manage.py leadpixel_replay`` stores it later with
 ``bulk.store_many``, idempotently by event id.
@@ -15,18 +17,15 @@ import functools
 import logging
 import logging.handlers
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import prepared, signals
-from .classify import BURST_MIN_OTHERS, Verdict, classify, needs_network_fact
+from .classify import Verdict, classify
 from .conf import app_settings
 from .enrichment import anonymize_ip
 from .hits import Hit, dumps, to_line
@@ -35,58 +34,21 @@ from .models import KINDS, Click, Message, Open
 logger = logging.getLogger("django_leadpixel")
 spool_logger = logging.getLogger("django_leadpixel.spool")
 
-# Clicks of one message closer together than this are a burst: a person does
-# not click several links of one email within a second, a link scanner does.
-BURST_WINDOW = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class Facts:
-    seconds_since_sent: float | None = None
-    burst: int = 0
-    opened_from_network: bool | None = None
-
-
-def _network_prefix(ip: str | None) -> str | None:
-    # IPv4 /24 as a text prefix; anonymised opens (x.y.z.0) still match.
-    if ip and "." in ip and ":" not in ip:
-        return ip.rsplit(".", 1)[0] + "."
-    return None
-
-
 @functools.lru_cache(maxsize=8)
-def _message_sql(alias: str, with_burst: bool) -> str:
-    """The message of a hit, and for a click its burst count, in one statement.
-
-    Raw SQL built once: compiling the equivalent queryset costs more CPU than
-    the query itself on this path. The burst counts OTHER links, not other
-    requests: a person double-clicking one link is no burst.
-    """
+def _message_sql(alias: str) -> str:
+    """The message of a hit (raw SQL built once: compiling the queryset costs more)."""
     q = connections[alias].ops.quote_name
-    col = lambda model, name: q(model._meta.get_field(name).column)  # noqa: E731
-    burst = "0"
-    if with_burst:
-        burst = (f"(SELECT COUNT(DISTINCT c.{col(Click, 'position')}) "
-                 f"FROM {q(Click._meta.db_table)} c "
-                 f"WHERE c.{col(Click, 'message')} = m.{col(Message, 'id')} "
-                 f"AND c.{col(Click, 'occurred_at')} >= %s AND c.{col(Click, 'occurred_at')} <= %s "
-                 f"AND c.{col(Click, 'position')} <> %s)")
-    return (f"SELECT m.{col(Message, 'id')}, m.{col(Message, 'sent_at')}, "
-            f"m.{col(Message, 'tracking_consent')}, {burst} "
-            f"FROM {q(Message._meta.db_table)} m WHERE m.{col(Message, 'public_id')} = %s")
+    col = lambda name: q(Message._meta.get_field(name).column)  # noqa: E731
+    return (f"SELECT {col('id')}, {col('sent_at')}, {col('tracking_consent')} "
+            f"FROM {q(Message._meta.db_table)} WHERE {col('public_id')} = %s")
 
 
 def message_for(hit: Hit) -> Message | None:
-    """The message of ``hit`` with what classifying it needs (``burst``), in one query."""
+    """The message of ``hit``, in one query (None when it is gone)."""
     conn = transaction.get_connection()
-    params: list[Any] = []
-    if hit.kind == "click":
-        params += [conn.ops.adapt_datetimefield_value(hit.occurred_at - BURST_WINDOW),
-                   conn.ops.adapt_datetimefield_value(hit.occurred_at + BURST_WINDOW),
-                   hit.position]
-    params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
+    params = [Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn)]
     with conn.cursor() as cursor:
-        cursor.execute(_message_sql(conn.alias, hit.kind == "click"), params)
+        cursor.execute(_message_sql(conn.alias), params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -97,35 +59,13 @@ def message_for(hit: Hit) -> Message | None:
         sent_at = timezone.make_aware(sent_at, dt_timezone.utc)
     message = Message(id=row[0], sent_at=sent_at, tracking_consent=bool(row[2]))
     message._state.adding = False
-    message.burst = int(row[3] or 0)
     return message
 
 
-def history_facts(hit: Hit, message: Message) -> Facts:
-    """The facts about earlier hits that ``classify`` needs (from ``message_for``)."""
-    seconds = (hit.occurred_at - message.sent_at).total_seconds()
-    if hit.kind != "click":
-        return Facts(seconds_since_sent=seconds)
-    burst = message.burst
-    prefix = _network_prefix(hit.ip)
-    opened = None
-    if prefix and needs_network_fact(hit.ip, hit.kind):
-        opened = Open.objects.filter(message=message, ip__startswith=prefix).exists()
-    return Facts(seconds_since_sent=seconds, burst=burst, opened_from_network=opened)
-
-
-def verdict_for(hit: Hit, facts: Facts = Facts()) -> Verdict:
-    return classify(
-        ip=hit.ip,
-        user_agent=hit.user_agent,
-        kind=hit.kind,
-        method=hit.method,
-        purpose=hit.purpose,
-        honeypot=hit.honeypot,
-        seconds_since_sent=facts.seconds_since_sent,
-        burst=facts.burst,
-        opened_from_network=facts.opened_from_network,
-    )
+def verdict_for(hit: Hit) -> Verdict:
+    """What the request shows (``history`` adds the message's other events later)."""
+    return classify(ip=hit.ip, user_agent=hit.user_agent, kind=hit.kind, method=hit.method,
+                    purpose=hit.purpose, honeypot=hit.honeypot)
 
 
 ANONYMOUS_REASON = "Stored anonymously: no tracking consent."
@@ -151,36 +91,11 @@ def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click:
     return KINDS[hit.kind](message=message, **stored_fields(hit, verdict, message.tracking_consent))
 
 
-BURST_REASON = "Several links of this message clicked within a second (link scanner burst)."
-
-
-def _mark_burst(*events: Click) -> None:
-    """Bursts found now also convict the earlier clicks in them (one UPDATE per 200)."""
-    for start in range(0, len(events), 200):
-        chunk = events[start:start + 200]
-        near = Q()
-        for event in chunk:
-            near |= Q(message_id=event.message_id,
-                      occurred_at__gte=event.occurred_at - BURST_WINDOW,
-                      occurred_at__lte=event.occurred_at + BURST_WINDOW)
-        Click.objects.filter(near, source__in=("human", "unknown")).exclude(
-            pk__in=[event.pk for event in chunk]).update(
-            source="scanner",
-            reason=BURST_REASON,
-            # A scanner has no reader's place or device: enrich again (masked).
-            enriched_at=None,
-        )
-
-
-def _store(event: Open | Click, facts: Facts = Facts()) -> bool:
+def _store(event: Open | Click) -> bool:
     """Insert ``event``; False when a row with its id exists already."""
-    burst = event.source == "scanner" and facts.burst >= BURST_MIN_OTHERS
     try:
-        # Two writes need a transaction; one INSERT is atomic by itself.
-        with transaction.atomic() if burst else _savepoint_if_needed():
+        with _savepoint_if_needed():
             _insert_row(event)
-            if burst:
-                _mark_burst(event)
     except IntegrityError:
         if type(event).objects.filter(pk=event.pk).exists():
             return False
@@ -281,7 +196,7 @@ def _insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
     applied in SQL, so the request costs about what a bare ORM insert costs.
     ``verdict`` comes from the request alone; what history adds to a click's
     (a burst of links, a click at delivery time) is settled when the click is
-    enriched, a moment later (``jobs.settle_clicks``). Returns the stored
+    enriched, a moment later (``history.settle``). Returns the stored
     row's fields, or None when the message is gone or the hit was stored before.
     """
     conn = transaction.get_connection()
@@ -364,9 +279,10 @@ def record(hit: Hit, request=None) -> bool:
 
             if buffer.push(hit, verdict):
                 return False
+        # One statement where the database returns rows from an INSERT; a
+        # click's verdict from history (bursts, timing) is settled when it is
+        # enriched (history.settle).
         if transaction.get_connection().features.can_return_columns_from_insert:
-            # One statement; a click's verdict from history (bursts, timing) is
-            # settled when it is enriched (jobs.settle_clicks).
             row = _insert_hit(hit, verdict)
             if row is None:
                 return False
@@ -375,9 +291,8 @@ def record(hit: Hit, request=None) -> bool:
             message = message_for(hit)
             if message is None:
                 return False
-            facts = history_facts(hit, message)
-            event = build_event(hit, message, verdict_for(hit, facts))
-            if not _store(event, facts):
+            event = build_event(hit, message, verdict)
+            if not _store(event):
                 return False
     except Exception as exc:  # noqa: BLE001 - nothing lost, whatever failed
         logger.exception("leadpixel: could not store %s %s, spooled", hit.kind, hit.id)

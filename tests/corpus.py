@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from django_leadpixel.classify import Verdict, classify
+from django_leadpixel.classify import Verdict
+from django_leadpixel.history import judge
 
 CORPUS = Path(__file__).parent / "classify_corpus.csv"
 
@@ -16,9 +17,14 @@ def load_corpus() -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _flag(text: str | None) -> bool | None:
+    return {"1": True, "0": False}.get((text or "").strip())
+
+
 def run_row(row: dict[str, str]) -> Verdict:
+    """A row's verdict from its request and the history facts it records."""
     secs = row["seconds_since_sent"]
-    return classify(
+    return judge(
         ip=row["ip"] or None,
         user_agent=row["user_agent"],
         kind=row["kind"],
@@ -26,4 +32,7 @@ def run_row(row: dict[str, str]) -> Verdict:
         seconds_since_sent=float(secs) if secs else None,
         burst=int(row["burst"] or 0),
         honeypot=row["honeypot"] == "1",
+        asn=int(row["asn"]) if row.get("asn") else None,
+        person_opened_before=_flag(row.get("person_opened_before")),
+        opened_from_network=_flag(row.get("opened_from_network")),
     )

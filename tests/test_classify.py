@@ -16,6 +16,7 @@ from django_leadpixel.classify import (
     Verdict,
     classify,
 )
+from django_leadpixel.history import judge
 from django_leadpixel.ranges import RangeTable, default_table
 
 from .corpus import load_corpus, run_row
@@ -251,11 +252,11 @@ def test_empty_user_agent() -> None:
 
 
 def test_honeypot_and_burst_are_click_rules() -> None:
-    assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", honeypot=True).source == "scanner"
-    assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", burst=2).source == "scanner"
-    assert classify(ip=HOME_IP, user_agent=CHROME, kind="click", burst=1).source == "human"
-    assert classify(ip=HOME_IP, user_agent=CHROME, kind="open", burst=5).source == "human"
-    assert classify(ip=HOME_IP, user_agent=CHROME, kind="open", honeypot=True).source == "human"
+    assert judge(ip=HOME_IP, user_agent=CHROME, kind="click", honeypot=True).source == "scanner"
+    assert judge(ip=HOME_IP, user_agent=CHROME, kind="click", burst=2).source == "scanner"
+    assert judge(ip=HOME_IP, user_agent=CHROME, kind="click", burst=1).source == "human"
+    assert judge(ip=HOME_IP, user_agent=CHROME, kind="open", burst=5).source == "human"
+    assert judge(ip=HOME_IP, user_agent=CHROME, kind="open", honeypot=True).source == "human"
 
 
 @pytest.mark.parametrize(
@@ -321,7 +322,7 @@ def test_relay_address_with_full_browser_is_a_person() -> None:
 def test_mail_clients_are_people_even_at_delivery_time(ua: str) -> None:
     # Crawler-Detect calls several of these crawlers (PF §8); timing alone is weak (DESIGN).
     for secs in (None, 1.0, 3600.0):
-        verdict = classify(ip=HOME_IP, user_agent=ua, kind="open", seconds_since_sent=secs)
+        verdict = judge(ip=HOME_IP, user_agent=ua, kind="open", seconds_since_sent=secs)
         assert verdict.source == "human", verdict.reason
 
 
@@ -362,21 +363,21 @@ def test_bots_and_unfurlers(ua: str, operator: str) -> None:
 
 
 def test_scanner_network_on_clicks() -> None:
-    verdict = classify(ip=EOP_IP, user_agent="python-requests/2.22.0", kind="click")
+    verdict = judge(ip=EOP_IP, user_agent="python-requests/2.22.0", kind="click")
     assert (verdict.source, verdict.operator) == ("scanner", "Microsoft")
-    assert classify(ip="209.222.82.10", user_agent="curl/7.64.1", kind="click").source == "scanner"
+    assert judge(ip="209.222.82.10", user_agent="curl/7.64.1", kind="click").source == "scanner"
     # A full browser there may be a person behind browser isolation: weak evidence only.
-    assert classify(ip=EOP_IP, user_agent=CHROME, kind="click").source == "unknown"
+    assert judge(ip=EOP_IP, user_agent=CHROME, kind="click").source == "unknown"
     assert (
-        classify(ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3).source
+        judge(ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3).source
         == "unknown"
     )
-    verdict = classify(
+    verdict = judge(
         ip=EOP_IP, user_agent=CHROME, kind="click", seconds_since_sent=3, opened_from_network=False
     )
     assert verdict.source == "scanner"
     assert (
-        classify(
+        judge(
             ip=EOP_IP,
             user_agent=CHROME,
             kind="click",
@@ -386,7 +387,7 @@ def test_scanner_network_on_clicks() -> None:
         == "unknown"
     )
     assert (
-        classify(
+        judge(
             ip=EOP_IP,
             user_agent=CHROME,
             kind="click",
@@ -400,7 +401,7 @@ def test_scanner_network_on_clicks() -> None:
 def test_weak_evidence_alone_keeps_people() -> None:
     # Timing and "no open from this network" never condemn a normal click (DESIGN).
     for secs in (0.0, 1.0, 10.0):
-        verdict = classify(
+        verdict = judge(
             ip=HOME_IP,
             user_agent=IPHONE_SAFARI,
             kind="click",
@@ -506,7 +507,7 @@ def test_hostile_input_never_raises(ip: object, ua: object, kind: str) -> None:
 )
 def test_hostile_facts_never_raise(extra: dict) -> None:
     for ip in (HOME_IP, EOP_IP):
-        verdict = classify(ip=ip, user_agent=CHROME, kind="click", **extra)
+        verdict = judge(ip=ip, user_agent=CHROME, kind="click", **extra)
         assert verdict.source in VALUES
 
 
@@ -549,7 +550,7 @@ else:
         opened=st.one_of(st.none(), st.booleans()),
     )
     def test_property_never_raises(ip, ua, kind, method, secs, burst, honeypot, purpose, opened):
-        verdict = classify(
+        verdict = judge(
             ip=ip,
             user_agent=ua,
             kind=kind,

@@ -72,12 +72,43 @@ def test_settling_keeps_what_only_the_request_knew(client, message):
     assert Click.objects.values_list("source", "reason").get() == verdict
 
 
-def test_one_link_clicked_twice_is_no_burst(client, message):
+def test_one_link_clicked_twice_is_no_burst(client):
+    message = make_message(sent_at=timezone.now() - timedelta(hours=1))
     click(client, message, 1)
     click(client, message, 1)
     click(client, message, 2)
     jobs.sweep()
     assert set(Click.objects.values_list("source", flat=True)) == {"human"}
+
+
+def test_links_made_with_tracked_url_form_a_burst_by_destination(client):
+    # tracked_url() gives every link position 0: the destinations tell them apart.
+    message = make_message(sent_at=timezone.now() - timedelta(hours=1))
+    for n in range(5):
+        response = client.get(message.tracked_url(f"https://example.com/{n}"),
+                              HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.20")
+        assert response.status_code == 302
+    jobs.sweep()
+    assert sources() == ["scanner"] * 5
+    assert Click.objects.first().reason == "5 links of the message clicked within a second"
+
+
+def test_two_links_within_a_second_at_delivery_before_any_open_are_a_scanner(client):
+    message = make_message()  # sent just now
+    click(client, message, 1)
+    click(client, message, 2)
+    jobs.sweep()
+    assert sources() == ["scanner"] * 2
+    assert "another link of the message clicked within the second" in Click.objects.first().reason
+
+
+def test_two_links_within_a_second_after_a_persons_open_stay_a_persons(client):
+    message = make_message()
+    pixel(client, message, IPHONE_SAFARI)
+    click(client, message, 1)
+    click(client, message, 2)
+    jobs.sweep()
+    assert sources() == ["human"] * 2
 
 
 def test_honeypot_click_is_a_scanner(client, message):

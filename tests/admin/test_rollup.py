@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from django_leadpixel import jobs, reports, rollup
+from django_leadpixel import history, jobs, reports, rollup
 from django_leadpixel.models import Click, Message, Open, ReportCell, ReportDirty
 
 from .helpers import T0, click, message, open_
@@ -210,14 +210,13 @@ def test_click_burst_found_later_sends_earlier_clicks_back_to_enrichment():
     msg = message()
     first = click(msg, "human", minutes=1, country="GB", device_type="desktop")
     rollup.refresh()
-    from django_leadpixel.recording import _mark_burst
-
-    later = Click(message=msg, source="scanner", url="https://shop.example.com/b", position=2,
-                  occurred_at=first.occurred_at + timedelta(milliseconds=300))
-    _mark_burst(later)
+    later = [Click.objects.create(message=msg, source="human", url=f"https://shop.example.com/{x}",
+                                  occurred_at=first.occurred_at + timedelta(milliseconds=ms))
+             for x, ms in (("b", 300), ("c", 600))]
+    history.settle(later)
     first.refresh_from_db()
     assert (first.source, first.enriched_at) == ("scanner", None)
-    assert reports.campaign_report()["clicks_by_source"]["scanner"] == 1
+    assert reports.campaign_report()["clicks_by_source"]["scanner"] == 3
     jobs.sweep()
     first.refresh_from_db()
     assert first.masked and first.country == "" and first.device_type == ""
