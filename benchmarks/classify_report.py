@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
 
-from django_leadpixel.classify import SOURCES, _parsed, _profile, classify  # noqa: E402
+from django_leadpixel.classify import browser_shaped, classify, clear_caches  # noqa: E402
 from django_leadpixel.ranges import default_table  # noqa: E402
+from django_leadpixel.sources import SOURCES  # noqa: E402
 from tests.corpus import CORPUS, load_corpus, run_row  # noqa: E402
 
 
@@ -65,8 +66,7 @@ def throughput(rows: list[dict[str, str]]) -> None:
 
     # Distinct user agents: every call sees a user agent it has never seen before, made
     # by appending a counter to real ones (so the user_agents cache never hits).
-    _parsed.cache_clear()
-    _profile.cache_clear()
+    clear_caches()
     count = 20_000
     distinct = [
         (ip, f"{ua} {i}" if ua else ua, kind)
@@ -79,10 +79,8 @@ def throughput(rows: list[dict[str, str]]) -> None:
         classify(ip=ip, user_agent=ua, kind=kind)
     cold = len(distinct) / (time.perf_counter() - started)
     # Distinct, browser-shaped only (most real traffic): the regex fast path, no UA parse.
-    from django_leadpixel.classify import _BROWSER
-
-    _profile.cache_clear()
-    browsers = [(ip, ua, kind) for ip, ua, kind in inputs if _BROWSER.match(ua)]
+    clear_caches()
+    browsers = [(ip, ua, kind) for ip, ua, kind in inputs if browser_shaped(ua)]
     distinct_b = [
         (ip, f"{ua} {i}", kind)
         for i, (ip, ua, kind) in zip(

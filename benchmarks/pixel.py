@@ -269,8 +269,8 @@ def buffered_lines() -> int:
     """Hits still waiting in the ingest buffer (0 unless the server buffers)."""
     if os.environ.get("LEADPIXEL_INGEST") != "redis":
         return 0
-    from django_leadpixel import buffer
     from django_leadpixel.conf import app_settings
+    from django_leadpixel.ingest import buffer
 
     return buffer.client().llen(app_settings.INGEST_KEY)
 

@@ -27,10 +27,11 @@ from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from . import charts, reports
-from .classify import SOURCES
-from .csvexport import csv_response
-from .models import PROXY_SOURCES, Click, Message, Open, Status
+from . import reports
+from .models import Click, Message, Open, Status
+from .reports import charts
+from .reports.export import csv_response
+from .sources import PROXY_SOURCES, SOURCES, Source
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -69,7 +70,8 @@ class GoogleProxyFilter(admin.SimpleListFilter):
         return (("yes", _("Yes")), ("no", _("No")))
 
     def queryset(self, request, queryset):
-        via_google = Exists(Open.objects.filter(message=OuterRef("pk"), source="google_proxy"))
+        via_google = Exists(Open.objects.filter(message=OuterRef("pk"),
+                                                source=Source.GOOGLE_PROXY.value))
         if self.value() == "yes":
             return queryset.filter(via_google)
         if self.value() == "no":

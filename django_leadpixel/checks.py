@@ -11,6 +11,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTING_NAME
+from .enrichment import geoip_problem
 
 _OPTIONAL_INT = (int, type(None))
 _PATH = (str, type(None))  # os.PathLike accepted too, see _type_ok
@@ -114,6 +115,13 @@ def _check_choices(user: dict) -> list:
     errors = []
     for key, allowed in CHOICES.items():
         value = user.get(key)
+        if key == "INGEST" and isinstance(value, str) and "." in value:
+            try:  # the dotted path of a backend class of the project's own
+                import_string(value)
+            except ImportError as exc:
+                errors.append(Error(f"{SETTING_NAME}['INGEST'] {value!r} cannot be imported: "
+                                    f"{exc}", id="leadpixel.E008"))
+            continue
         if isinstance(value, str) and value not in allowed:
             errors.append(Error(f"{SETTING_NAME}[{key!r}] must be one of {allowed}, not {value!r}.",
                                 id="leadpixel.E008"))
@@ -149,7 +157,6 @@ def _check_base_url(value: Any) -> list:
 def check_geoip(app_configs=None, **kwargs) -> list:
     """A missing or corrupt GeoIP database is a warning: events are still stored,
     only their place stays empty (``geo_status`` says why)."""
-    from .enrichment import geoip_problem
 
     try:
         problem = geoip_problem()

@@ -10,7 +10,7 @@ This module judges one request by itself. What a message's other events add
 network seen by enrichment) is judged in ``django_leadpixel.history``, the one
 place for those rules.
 
-Principle (DESIGN "Classifying well"): strong evidence decides; weak evidence
+Principle (README "Classification"): strong evidence decides; weak evidence
 is never enough alone. Calling a reader a machine hides a real person, so when
 only weak evidence points at a machine the verdict is ``unknown`` (or ``human``).
 
@@ -24,10 +24,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from django_leadpixel.ranges import RangeTable
+from . import useragents
+from .ranges import RangeTable, default_table
+from .sources import MACHINE_FOR_READER, MACHINE_NO_READER, SOURCES
 
 __all__ = [
     "classify",
@@ -36,24 +36,6 @@ __all__ = [
     "MACHINE_FOR_READER",
     "MACHINE_NO_READER",
 ]
-
-SOURCES: tuple[tuple[str, str], ...] = (
-    ("human", "Person"),
-    ("google_proxy", "Google Image Proxy"),
-    ("yahoo_proxy", "Yahoo Mail Proxy"),
-    ("apple_mpp", "Apple Mail Privacy Protection"),
-    ("other_proxy", "Other mail proxy"),
-    ("scanner", "Security scanner"),
-    ("bot", "Bot"),
-    ("unknown", "Unknown"),
-)
-# Machines that fetch on a reader's behalf: the mail WAS opened, but the IP and device
-# are the proxy's, never the reader's (DESIGN "Enrichment").
-MACHINE_FOR_READER: frozenset[str] = frozenset(
-    {"google_proxy", "yahoo_proxy", "apple_mpp", "other_proxy"}
-)
-# Machines acting for nobody: the event says nothing about the reader.
-MACHINE_NO_READER: frozenset[str] = frozenset({"scanner", "bot"})
 
 _KINDS = ("open", "click")
 UA_SCAN_LIMIT = 1000  # characters of the user agent the checks look at
@@ -153,30 +135,9 @@ _SCANNERS = [
     (_t("safelinks"), "Microsoft", "User agent names Microsoft Safe Links"),
 ]
 
-# Real mail clients. Checked BEFORE the bot tests: Crawler-Detect lists Outlook, Airmail,
-# ^Mail/ etc. as crawlers (PF §8, Crawler-Detect#430) and would hide genuine opens.
-# Sources: device-detector Tests/Parser/Client/fixtures/pim.yml; PF §4, §7.
-_MAIL_CLIENTS = [
-    (
-        _t(
-            "microsoft outlook|ms-office|msoffice|macoutlook/|outlook-ios/|outlook-android"
-            "|outlook-express|windowsmail/",
-            "outlook/",
-        ),
-        "Microsoft Outlook",
-    ),
-    (_t("thunderbird/|icedove/"), "Thunderbird"),
-    (_t("em client|emclient/"), "eM Client"),
-    (
-        _t(
-            "mailbird/|postbox/|foxmail/|mailmaster/|mailmasterpc/|mailspring/|bluemail/"
-            "|navermailapp/|yahoo%20mail/|jp.co.yahoo.ymail|lotus-notes/|seamonkey/|iceape/"
-            "|canary%20mail|polymail/",
-            "airmail |postbox |the bat!|barca/|barcapro/|mailbar/",
-        ),
-        "mail client",
-    ),
-]
+# Real mail clients (``useragents.MAIL_CLIENTS``) are checked BEFORE the bot tests:
+# Crawler-Detect lists Outlook, Airmail, ^Mail/ etc. as crawlers (PF §8, Crawler-Detect#430)
+# and would hide genuine opens.
 
 # Unfurlers and well-known bots (PF §6, crawler-user-agents, device-detector bots.yml).
 _BOTS = [
@@ -249,25 +210,6 @@ _BARE_WEBKIT = re.compile(
 )
 
 
-@lru_cache(maxsize=4096)
-def _parsed(ua: str) -> tuple[bool, bool]:
-    """(is_bot, is_browserish) from user_agents; cached because UAs repeat."""
-    try:
-        from user_agents import parse
-
-        parsed = parse(ua)
-        is_bot = bool(parsed.is_bot)
-        family = parsed.browser.family
-        browserish = (
-            not is_bot
-            and family not in ("Other", "")
-            and (parsed.is_pc or parsed.is_mobile or parsed.is_tablet)
-        )
-        return is_bot, bool(browserish)
-    except Exception:  # hostile input must never break classification
-        return False, False
-
-
 def _first(table, low):
     for row in table:
         if _hit(row[0], low):
@@ -304,9 +246,9 @@ def _profile(ua: str) -> _Profile:
         return _Profile("mpp_ua", operator="Apple")
     if _BARE_WEBKIT.match(ua):
         return _Profile("bare_webkit", operator="Apple")
-    for tokens, name in _MAIL_CLIENTS:
-        if _hit(tokens, low):
-            return _Profile("mail", "human", "", f"Mail client ({name})", True)
+    client = useragents.named_mail_client(ua)
+    if client:
+        return _Profile("mail", "human", "", f"Mail client ({client})", True)
     browser_shaped = _BROWSER.match(ua) is not None
     if browser_shaped and not _hit(_SUSPICIOUS, low):
         return _Profile("browser", browserish=True)  # fast path: no parse needed
@@ -318,7 +260,8 @@ def _profile(ua: str) -> _Profile:
         )
     if not browser_shaped and _GENERIC_BOT.search(low):
         return _Profile("bot", "bot", "", "User agent declares a bot or crawler")
-    is_bot, browserish = _parsed(ua)
+    agent = useragents.parse(ua)
+    is_bot, browserish = agent.is_bot, agent.browserish
     if is_bot:
         return _Profile("bot", "bot", "", "User agent parsed as a bot (user-agents)")
     return _Profile("browser" if browserish else "other", browserish=browserish)
@@ -359,13 +302,8 @@ def classify(
     if isinstance(purpose, str) and "prefetch" in purpose[:64].lower():
         return Verdict("bot", "Prefetch request (Purpose: prefetch), not a visit")
 
-    table = ranges
-    if table is None:
-        table = _default_table()
-    try:
-        net = table.lookup(ip) if ip else None
-    except Exception:
-        net = None
+    table = ranges if ranges is not None else default_table()
+    net = table.lookup(ip) if ip else None  # None for anything that is not an address
     net_kind = net.kind if net else ""
 
     # 3. No user agent at all: real clients always send one (warmbly treats it as machine).
@@ -427,7 +365,7 @@ def classify(
         return Verdict("bot", prof.reason, prof.operator)
 
     # 10. A browser or app that parses as a person's device. Timing alone never overrides
-    #     this: people read phone notifications within a minute (DESIGN).
+    #     this: people read phone notifications within a minute.
     if cat == "browser":
         if not is_click and net_kind == "apple_relay":
             return Verdict("human", "Browser from iCloud Private Relay (a person's Safari)")
@@ -435,7 +373,12 @@ def classify(
     return Verdict("unknown", "User agent not recognised as a browser, mail client or bot")
 
 
-def _default_table() -> RangeTable:
-    from django_leadpixel.ranges import default_table
+def browser_shaped(user_agent: str) -> bool:
+    """Whether an agent has a full browser's shape (the classifier's fast path)."""
+    return _BROWSER.match(user_agent) is not None
 
-    return default_table()
+
+def clear_caches() -> None:
+    """Forget every cached judgement of a user agent (benchmarks measure a cold start)."""
+    _profile.cache_clear()
+    useragents.parse.cache_clear()

@@ -100,11 +100,10 @@ app_settings = AppSettings(DEFAULTS)
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting in (SETTING_NAME, "GEOIP_PATH"):
+    # Modules that cache what they read from the settings (the GeoIP locator)
+    # connect their own receivers to ``setting_changed``.
+    if setting == SETTING_NAME:
         app_settings.reload()
-        from .enrichment import reset_locator  # the database paths may have changed
-
-        reset_locator()
 
 
 setting_changed.connect(_reload)

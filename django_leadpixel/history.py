@@ -7,7 +7,7 @@ person opened the message before, whether anything was opened from the
 click's network. This module owns those facts and the rules on them, and
 every path calls it: the request path settles a click when it is enriched
 (``jobs``), the Redis drain and the spool replay before they insert
-(``bulk.store_many``), and ``leadpixel_reclassify`` over each message's whole
+(``ingest.bulk.store_many``), and ``leadpixel_reclassify`` over each message's whole
 history. The same facts give the same verdict whichever path a hit took.
 
 The rules, strongest first (docs/proxy-facts.md has the sources):
@@ -38,7 +38,6 @@ a burst names a scanner), so history never turns a machine into a person;
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
@@ -46,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import enrichment, ranges
+from . import addresses, enrichment, ranges
 from .classify import Verdict, classify
 from .models import PERSON_SOURCES, Click, Message, Open
 
@@ -150,10 +149,7 @@ def _machine_facts(ip, user_agent, context: Context, table, owner) -> tuple[list
     the ASN table's entry for the click's network."""
     facts: list[str] = []
     operator = ""
-    try:
-        net = (table or ranges.default_table()).lookup(ip) if ip else None
-    except (TypeError, ValueError):
-        net = None
+    net = (table or ranges.default_table()).lookup(ip) if ip else None
     # A vendor's network counts only where no person opened from it: a person
     # behind the vendor's browser isolation opens and clicks from there too.
     quiet = context.opened_from_network is False or context.person_opened_before is False
@@ -193,14 +189,6 @@ def judge(*, ip: str | None, user_agent: str, kind: str, method: str = "GET",
 
 
 # --- facts over many clicks -------------------------------------------------------------
-
-
-def network_of(ip: str | None) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    """The /24 (IPv4) or /48 (IPv6) holding ``ip``: anonymised addresses fall in it too."""
-    addr = ranges.parse_ip(ip)
-    if addr is None:
-        return None
-    return ipaddress.ip_network(f"{addr}/{24 if addr.version == 4 else 48}", strict=False)
 
 
 def burst_counts(clicks: Sequence[Any]) -> dict[Any, int]:
@@ -283,14 +271,14 @@ def contexts(clicks: Sequence[Any], opens: Iterable[Any], sent_at: dict[Any, dat
     for click in clicks:
         seen = by_message.get(click.message_id, ())
         earlier = [row for row in seen if row.occurred_at <= click.occurred_at]
-        network = network_of(click.ip)
+        network = addresses.network_of(click.ip)
         sent = sent_at.get(click.message_id)
         result[click.pk] = Context(
             seconds_since_sent=(click.occurred_at - sent).total_seconds() if sent else None,
             burst=bursts.get(click.pk, 0),
             person_opened_before=any(row.source in PERSON_SOURCES for row in earlier),
             opened_from_network=None if network is None else any(
-                (addr := ranges.parse_ip(row.ip)) is not None and addr in network
+                (addr := addresses.parse(row.ip)) is not None and addr in network
                 for row in earlier),
             asn=asn_of(click.ip) if asn_of and click.ip else None,
         )

@@ -7,27 +7,33 @@ message never fight over a row.
 
 from __future__ import annotations
 
+import datetime
+import functools
+import logging
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
-from django.db import models
+from django.db import DatabaseError, models, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import tokens
-from .classify import SOURCES
+from .sources import (
+    MACHINE_SOURCES,
+    PERSON_SOURCES,
+    PROXY_SOURCES,
+    SCANNER_CLICK_SOURCES,
+    SOURCES,
+)
 
 SOURCE_LABELS = dict(SOURCES)
+__all__ = ["Message", "Open", "Click", "Status", "KINDS", "PERSON_SOURCES", "PROXY_SOURCES",
+           "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
-# Sources that show a person opened the mail. Gmail's, Yahoo's and the other
-# open-time image proxies fetch the pixel when the reader opens the message, so
-# they prove an open by a person (but never where or on what device). Apple
-# Mail Privacy Protection prefetches on delivery, scanners and bots are
-# machines with no reader behind them.
-PERSON_SOURCES = ("human", "google_proxy", "yahoo_proxy", "other_proxy")
-PROXY_SOURCES = ("google_proxy", "yahoo_proxy", "apple_mpp", "other_proxy")
-MACHINE_SOURCES = ("apple_mpp", "scanner", "bot")
+logger = logging.getLogger("django_leadpixel")
 
 
 class Status(models.TextChoices):
@@ -76,7 +82,7 @@ class MessageQuerySet(models.QuerySet):
             google_proxy_opens=_count(Open, source="google_proxy"),
             clicks_total=_count(Click),
             human_clicks=_count(Click, source="human"),
-            scanner_clicks=_count(Click, source__in=("scanner", "bot")),
+            scanner_clicks=_count(Click, source__in=SCANNER_CLICK_SOURCES),
         )
 
     def with_status(self) -> MessageQuerySet:
@@ -144,6 +150,15 @@ class Message(models.Model):
         return tokens.click_url(self.public_id, destination, position)
 
 
+class EventQuerySet(models.QuerySet):
+    def unenriched(self) -> EventQuerySet:
+        """Events no enrichment has written yet (served by the partial index)."""
+        return self.filter(enriched_at__isnull=True)
+
+    def of_messages(self, message_ids: Iterable[Any]) -> EventQuerySet:
+        return self.filter(message_id__in=message_ids)
+
+
 class Event(models.Model):
     """Fields shared by opens and clicks. Rows are append-only, ids made in the request."""
 
@@ -183,6 +198,8 @@ class Event(models.Model):
     browser = models.CharField(_("browser"), max_length=64, blank=True)
     browser_version = models.CharField(_("browser version"), max_length=32, blank=True)
     mail_client = models.CharField(_("mail client"), max_length=64, blank=True)
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -237,8 +254,79 @@ class Click(Event):
 KINDS: dict[str, type[Event]] = {"open": Open, "click": Click}
 
 
+def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every text cut to its column's ``max_length``: the one place
+    that cuts what GeoIP databases and user agents give to the columns."""
+    limits = _text_limits(model)
+    return {name: value[:limits[name]] if name in limits and isinstance(value, str) else value
+            for name, value in values.items()}
+
+
+@functools.cache
+def _text_limits(model: type[models.Model]) -> dict[str, int]:
+    return {f.name: f.max_length for f in model._meta.concrete_fields
+            if isinstance(f, models.CharField) and f.max_length}
+
+
+# --- the report rollup's cells and their markers ------------------------------------
+# The figures per (campaign, sending day) are built by ``reports.rollup``; every
+# writer of events marks the cells it changed (``ReportDirty.objects``).
+
+ReportKey = tuple[str, datetime.date]
+
+
+def report_key(campaign: str, sent_at: datetime.datetime) -> ReportKey:
+    """The rollup cell of a message: its campaign and its sending day (default time zone)."""
+    day = timezone.localtime(sent_at, timezone.get_default_timezone()).date() \
+        if timezone.is_aware(sent_at) else sent_at.date()
+    return campaign, day
+
+
+class ReportCellQuerySet(models.QuerySet):
+    def in_use(self) -> bool:
+        """Whether any cell was built: until then (or after a clear) nothing is marked."""
+        return self.exists()
+
+
+class ReportDirtyManager(models.Manager):
+    def keys_of_messages(self, message_ids: Iterable[int]) -> set[ReportKey]:
+        ids = list(set(message_ids))
+        keys: set[ReportKey] = set()
+        for start in range(0, len(ids), 1000):
+            rows = Message.objects.filter(pk__in=ids[start:start + 1000]).order_by() \
+                .values_list("campaign", "sent_at")
+            keys.update(report_key(campaign, sent_at) for campaign, sent_at in rows)
+        return keys
+
+    def mark(self, keys: Iterable[ReportKey]) -> None:
+        """Leave a marker for each cell (insert-only: no row is locked).
+
+        Nothing is written while the rollup is not in use, so markers do not pile
+        up in projects that never build it.
+        """
+        keys = set(keys)
+        if keys and ReportCell.objects.in_use():
+            self.bulk_create([self.model(campaign=c, day=d) for c, d in keys])
+
+    def mark_messages(self, message_ids: Iterable[int]) -> None:
+        """Mark the cells of these messages now; a database error is logged, not raised
+        (the data is committed, only the rollup would lag: ``leadpixel_rollup --rebuild``)."""
+        ids = set(message_ids)
+        try:
+            if ids and ReportCell.objects.in_use():
+                self.mark(self.keys_of_messages(ids))
+        except DatabaseError:
+            logger.exception("leadpixel: could not mark %d messages' report cells", len(ids))
+
+    def mark_messages_after_commit(self, message_ids: Iterable[int]) -> None:
+        """Mark the cells of these messages once the current transaction commits."""
+        ids = set(message_ids)
+        if ids:
+            transaction.on_commit(lambda: self.mark_messages(ids))
+
+
 class ReportCell(models.Model):
-    """The report figures of one campaign's messages sent on one day (``rollup.py``).
+    """The report figures of one campaign's messages sent on one day (``reports.rollup``).
 
     ``data`` is ``reports.partial`` of those messages. ``sent`` and
     ``id_sum`` (the sum of their ids) tell whether the cell still holds the
@@ -252,6 +340,8 @@ class ReportCell(models.Model):
     id_sum = models.DecimalField(_("sum of message ids"), max_digits=30, decimal_places=0)
     data = models.JSONField(_("figures"))
     built_at = models.DateTimeField(_("built at"))
+
+    objects = ReportCellQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("report cell")
@@ -274,6 +364,8 @@ class ReportDirty(models.Model):
     id = models.BigAutoField(primary_key=True)
     campaign = models.CharField(_("campaign"), max_length=200, blank=True)
     day = models.DateField(_("sending day"))
+
+    objects = ReportDirtyManager()
 
     class Meta:
         verbose_name = _("stale report cell")

@@ -32,6 +32,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from django.conf import settings
+
+from .addresses import IPAddress
+from .addresses import parse as parse_ip
+from .conf import app_settings
+
 __all__ = [
     "RangeEntry",
     "RangeTable",
@@ -74,29 +80,6 @@ class RangeEntry(NamedTuple):
     kind: str  # "apple_relay", "google", "scanner", ...
 
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def parse_ip(value: object) -> IPAddress | None:
-    """Parse a client address leniently; None for anything that is not one.
-
-    Accepts surrounding blanks, a zone id (``fe80::1%eth0``) and IPv4-mapped IPv6
-    (``::ffff:1.2.3.4``, returned as the IPv4 address it carries).
-    """
-    if not isinstance(value, str) or not value or len(value) > 100:
-        return None
-    text = value.strip()
-    if "%" in text:
-        text = text.split("%", 1)[0]
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:  # type: ignore[union-attr]
-        return addr.ipv4_mapped  # type: ignore[union-attr]
-    return addr
 
 
 class _Family:
@@ -320,17 +303,10 @@ def load_dir(*directories: str | os.PathLike[str] | None) -> RangeTable:
 
 
 def _configured_dir() -> str | None:
-    # Guarded: classify must work without Django installed or configured.
-    try:
-        from django.conf import settings
-
-        if not settings.configured:
-            return None
-        from django_leadpixel.conf import app_settings
-
-        value = app_settings.RANGES_DIR
-    except Exception:
+    # classify must also work where Django's settings are not configured (scripts).
+    if not settings.configured:
         return None
+    value = app_settings.RANGES_DIR
     return os.fspath(value) if value else None
 
 

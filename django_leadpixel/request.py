@@ -17,27 +17,14 @@ socket peer is one of those proxies, and takes the right-most hop that is not.
 from __future__ import annotations
 
 import functools
-import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
 from ipware import get_client_ip
 from python_ipware import IpWare
 
+from .addresses import clean as clean_ip
 from .conf import app_settings
-
-
-def clean_ip(value: str | None) -> str | None:
-    """Normalise an address for storage: no zone id, IPv4-mapped IPv6 as IPv4."""
-    if not value:
-        return None
-    try:
-        address = ipaddress.ip_address(value.split("%", 1)[0].strip())
-    except ValueError:
-        return None
-    if address.version == 6 and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return str(address)
 
 
 def _trusted(address: str, prefixes: list[str]) -> bool:
@@ -69,7 +56,7 @@ def _fold(key: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _address_headers(precedence: tuple[str, ...] | None,
+def address_headers(precedence: tuple[str, ...] | None,
                      algorithm: str | None) -> frozenset[str] | None:
     """The forwarding headers ipware's modern engine would read, folded; None if unknown."""
     if algorithm not in (None, "modern"):
@@ -88,7 +75,7 @@ def _peer_reader(leftmost: bool) -> IpWare:
     return IpWare(precedence=("REMOTE_ADDR",), leftmost=leftmost, algorithm="modern")
 
 
-def _peer_only(meta: dict) -> tuple[bool, str | None]:
+def peer_only(meta: dict) -> tuple[bool, str | None]:
     """(True, ipware's answer) when ipware would find nothing but the socket peer.
 
     ipware walks some thirty header spellings on every call (~0.1 ms, the
@@ -100,7 +87,7 @@ def _peer_only(meta: dict) -> tuple[bool, str | None]:
         return False, None
     precedence = (app_settings.IP_META_PRECEDENCE_ORDER
                   or getattr(settings, "IPWARE_META_PRECEDENCE_ORDER", None))
-    names = _address_headers(tuple(precedence) if precedence else None,
+    names = address_headers(tuple(precedence) if precedence else None,
                              getattr(settings, "IPWARE_ALGORITHM", None))
     if names is None or any(isinstance(key, str) and _fold(key) in names for key in meta):
         return False, None
@@ -122,7 +109,7 @@ def request_info(request: HttpRequest) -> tuple[str | None, str]:
     user_agent = request.META.get("HTTP_USER_AGENT", "")
     if app_settings.IP_TRUSTED_PROXIES:
         return _behind_trusted_proxies(request, app_settings.IP_TRUSTED_PROXIES), user_agent
-    known, peer = _peer_only(request.META)
+    known, peer = peer_only(request.META)
     if known:
         return peer, user_agent
     try:

@@ -17,3 +17,8 @@ from django.dispatch import Signal
 
 open_recorded = Signal()
 click_recorded = Signal()
+
+# Internal: sent by ``ingest`` after hits are stored (``kind`` "open" or "click",
+# ``ids`` the event ids), so that the layer above can enrich them without ingest
+# importing it. ``apps.ready()`` connects ``tasks.enrich_stored``.
+events_stored = Signal()

@@ -16,6 +16,8 @@ from celery import shared_task
 from django.db import DatabaseError, InterfaceError
 
 from . import jobs
+from .ingest import buffer
+from .reports import rollup
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -39,8 +41,6 @@ def sweep(batch_size: int | None = None, max_batches: int | None = None) -> int:
 @shared_task(name="django_leadpixel.tasks.ingest", acks_late=True, **RETRY)
 def ingest(batch_size: int | None = None) -> dict:
     """Move the Redis ingest buffer into the database (``INGEST = "redis"``; else a no-op)."""
-    from . import buffer
-
     return dict(buffer.drain(batch_size))
 
 
@@ -56,8 +56,6 @@ def reclassify() -> dict:
 
 @shared_task(name="django_leadpixel.tasks.refresh_reports", acks_late=True, **RETRY)
 def refresh_reports(limit: int | None = 500) -> dict:
-    from . import rollup
-
     return rollup.refresh(limit)
 
 
@@ -123,6 +121,13 @@ class Dispatcher:
 
 
 dispatcher = Dispatcher()
+
+
+def enrich_stored(sender, *, kind: str, ids, **kwargs) -> None:
+    """Receiver of ``signals.events_stored`` (connected in ``apps.ready()``); ingest
+    announces only with ``ENRICH_ON_RECORD``."""
+    for event_id in ids:
+        enqueue_enrichment(kind, event_id)
 
 
 def enqueue_enrichment(kind: str, event_id) -> None:

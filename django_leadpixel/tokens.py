@@ -26,10 +26,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from .conf import app_settings
+from .exceptions import BadToken, UnsafeDestination
+
+__all__ = ["BadToken", "UnsafeDestination", "ClickTarget", "make_open_token", "read_open_token",
+           "make_click_token", "read_click_token", "check_destination", "pixel_url", "click_url",
+           "absolute_url"]
 
 VERSION = 1
 MAC_BYTES = 12  # 96 bits: far beyond what an online guesser can try
@@ -40,14 +46,6 @@ MAX_DESTINATION_LENGTH = 2000
 
 FLAG_COMPRESSED = 1
 FLAG_HONEYPOT = 2
-
-
-class BadToken(Exception):
-    """The token is malformed, tampered with, or signed for another purpose."""
-
-
-class UnsafeDestination(ValueError):
-    """Only absolute http(s) URLs may be signed as click destinations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +174,6 @@ def absolute_url(path: str) -> str:
     """Join ``path`` to ``LEADPIXEL["BASE_URL"]`` (emails are rendered without a request)."""
     base = app_settings.BASE_URL
     if not base:
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured('LEADPIXEL["BASE_URL"] must be set to build tracking URLs')
     return base.rstrip("/") + path
 

@@ -1,6 +1,6 @@
 """The two public endpoints: the pixel and the click redirect.
 
-Thin on purpose: verify the token, hand the hit to ``recording.record``, answer.
+Thin on purpose: verify the token, hand the hit to ``ingest.record.record``, answer.
 Both endpoints answer correctly whatever else is down: a bad pixel token still
 gets the GIF (a broken image helps no one), a bad click token gets a plain 404
 and never a redirect to an unsigned place.
@@ -17,8 +17,8 @@ from django.views.decorators.http import require_safe
 
 from . import tokens
 from .conf import app_settings
-from .hits import Hit
-from .recording import record
+from .ingest.hits import Hit
+from .ingest.record import record
 
 logger = logging.getLogger("django_leadpixel")
 

@@ -34,8 +34,9 @@ from django.core.management import call_command
 from django.template import Context, Template
 from django.test import override_settings
 
-from django_leadpixel import buffer, jobs, ranges
+from django_leadpixel import jobs, ranges
 from django_leadpixel.enrichment import reset_locator
+from django_leadpixel.ingest import buffer
 from django_leadpixel.models import PERSON_SOURCES, Click, Message, Open, Status
 
 from .campaign import LINKS, RELAY_FILE, Campaign, make_campaign
@@ -82,7 +83,7 @@ def lp_settings(**extra) -> dict:
 
 @pytest.fixture(params=["direct", "buffered"])
 def ingest(request):
-    """Direct writes, or the Redis buffer drained by the ``ingest`` task (as tests/test_buffer.py)."""
+    """Direct writes, or the Redis buffer drained by the ``ingest`` task (as tests/ingest/test_buffer.py)."""
     reset_locator()
     try:
         if request.param == "direct":

@@ -65,3 +65,11 @@ def test_settings_object_follows_override_settings():
     assert app_settings.RETENTION_DAYS is None
     with pytest.raises(AttributeError):
         app_settings.NOPE  # noqa: B018
+
+
+def test_ingest_takes_a_backend_class_of_the_project(settings):
+    settings.LEADPIXEL = {"BASE_URL": "https://mail.example.com",
+                          "INGEST": "django_leadpixel.ingest.direct.DirectBackend"}
+    assert not [e for e in check_settings(None) if e.id == "leadpixel.E008"]
+    settings.LEADPIXEL = {"BASE_URL": "https://mail.example.com", "INGEST": "no.such.Backend"}
+    assert [e.id for e in check_settings(None) if e.id == "leadpixel.E008"] == ["leadpixel.E008"]

@@ -4,7 +4,7 @@ killed mid-batch, and a GeoIP database that is missing or breaks mid-run.
 Already covered elsewhere and not repeated here: the database refused or down
 (tests/test_spool.py), the broker down and a duplicated task delivery
 (tests/test_integration.py), a missing or corrupt GeoIP database at startup
-(tests/test_jobs.py).
+(tests/jobs/test_jobs.py).
 
 The PostgreSQL-only tests skip with the reason on SQLite and fail instead in
 CI's PostgreSQL stage (CI=true, LEADPIXEL_TEST_DB=postgres), as
@@ -262,7 +262,7 @@ def geo_dir(tmp_path, monkeypatch):
     folder.mkdir()
     clock = {"offset": 0.0}
     real = time.monotonic
-    monkeypatch.setattr(enrichment.time, "monotonic", lambda: real() + clock["offset"])
+    monkeypatch.setattr(enrichment.geo.time, "monotonic", lambda: real() + clock["offset"])
 
     def later():  # past the recheck interval, as a long-running worker would be
         clock["offset"] += enrichment.RECHECK_SECONDS + 1

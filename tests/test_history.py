@@ -10,12 +10,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_leadpixel import history, jobs, tokens
-from django_leadpixel.bulk import store_many
 from django_leadpixel.classify import classify
 from django_leadpixel.history import judge, stale_browser
-from django_leadpixel.hits import Hit, dumps, from_line, to_line
+from django_leadpixel.ingest.bulk import store_many
+from django_leadpixel.ingest.hits import Hit, dumps, from_line, to_line
+from django_leadpixel.ingest.record import record, verdict_for
 from django_leadpixel.models import Click, Open
-from django_leadpixel.recording import record, verdict_for
 
 from .conftest import CHROME, IPHONE_SAFARI, make_message
 

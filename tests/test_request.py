@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from ipware import get_client_ip
 
 from django_leadpixel.conf import app_settings
-from django_leadpixel.request import _address_headers, _peer_only, clean_ip, request_info
+from django_leadpixel.request import address_headers as _address_headers
+from django_leadpixel.request import clean_ip, request_info
+from django_leadpixel.request import peer_only as _peer_only
 
 # Spellings ipware folds together, and keys it must never read.
 HEADERS = ["HTTP_X_FORWARDED_FOR", "X_FORWARDED_FOR", "X-Forwarded-For", "x-forwarded-for",

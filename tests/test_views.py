@@ -169,8 +169,8 @@ def test_spoofed_forwarded_for_is_ignored_with_a_trusted_proxy_count(client, mes
 
 
 def test_writing_an_event_twice_is_a_no_op(message):
-    from django_leadpixel.hits import Hit
-    from django_leadpixel.recording import record
+    from django_leadpixel.ingest.hits import Hit
+    from django_leadpixel.ingest.record import record
 
     hit = Hit(kind="open", message_id=message.public_id, user_agent=CHROME, ip="198.51.100.1")
     assert record(hit) is True
@@ -194,14 +194,15 @@ def test_a_failing_request_info_function_keeps_the_hit_without_an_address(client
 def test_a_classifier_crash_is_spooled_not_a_500(client, message, monkeypatch, tmp_path):
     import json
 
-    from django_leadpixel import recording
+    from django_leadpixel.ingest import record as recording
+    from django_leadpixel.ingest import spool as spool_module
 
     def crash(**kwargs):
         raise RuntimeError("classifier bug")
 
     spool = tmp_path / "spool.jsonl"
     monkeypatch.setattr(recording, "classify", crash)
-    monkeypatch.setattr(recording, "spool_logger", __import__("logging").getLogger("lp.test.spool"))
+    monkeypatch.setattr(spool_module, "spool_logger", __import__("logging").getLogger("lp.test.spool"))
     with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(spool)}):
         assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
     [line] = [json.loads(x) for x in spool.read_text().splitlines()]
@@ -213,7 +214,7 @@ def test_a_classifier_crash_is_spooled_not_a_500(client, message, monkeypatch, t
 def test_the_pixel_and_the_click_are_one_statement_each(client, django_assert_num_queries):
     message = make_message()
     # On PostgreSQL the first hit of each kind on a connection also PREPAREs its
-    # statement (tests/test_prepared.py); after that, one statement per hit.
+    # statement (tests/test_sql.py); after that, one statement per hit.
     client.get(pixel_path(message), HTTP_USER_AGENT=CHROME)
     client.get(click_path(message), HTTP_USER_AGENT=CHROME)
     # INSERT ... SELECT from the message row; history is looked at when the event is
@@ -245,13 +246,14 @@ def test_a_failing_enrichment_dispatch_neither_spools_nor_breaks_a_stored_hit(
         client, monkeypatch, tmp_path, caplog):
     import logging
 
-    from django_leadpixel import recording, tasks
+    from django_leadpixel import tasks
+    from django_leadpixel.ingest import spool as spool_module
 
     def broken(kind, event_id):
         raise RuntimeError("the dispatcher failed")
 
     monkeypatch.setattr(tasks, "enqueue_enrichment", broken)
-    monkeypatch.setattr(recording, "spool_logger", logging.getLogger("lp.test.dispatch.spool"))
+    monkeypatch.setattr(spool_module, "spool_logger", logging.getLogger("lp.test.dispatch.spool"))
     spool = tmp_path / "spool.jsonl"
     message = make_message()
     with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(spool)}):

@@ -16,8 +16,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..classify import SOURCES
 from ..models import Message, Status
+from ..sources import SOURCES
 
 DEVICE_TYPES = (
     ("desktop", _("Desktop")),

@@ -9,11 +9,11 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .. import tokens
-from ..classify import SOURCES
 from ..models import SOURCE_LABELS, Message, Status
+from ..sources import SOURCES, VALUES
 from ..templatetags.leadpixel import lead_pixel
 
-SOURCE_KEYS = tuple(key for key, _label in SOURCES)
+SOURCE_KEYS = VALUES
 
 SourceCountsSerializer = type("SourceCountsSerializer", (serializers.Serializer,), {
     "__doc__": "One count per classification source; every source is present.",

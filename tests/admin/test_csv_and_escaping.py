@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import pytest
 from django.urls import reverse
 
-from django_leadpixel.csvexport import neutralise
+from django_leadpixel.reports.export import neutralise
 
 from .helpers import click, message, open_, sample_campaign
 

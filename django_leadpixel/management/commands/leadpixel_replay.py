@@ -4,8 +4,9 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...bulk import store_many
-from ...hits import SpoolLineError, from_line
+from ...exceptions import SpoolLineError
+from ...ingest.bulk import store_many
+from ...ingest.hits import from_line
 
 CHUNK = 500
 

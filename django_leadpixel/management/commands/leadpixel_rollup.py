@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import rollup
+from ...reports import rollup
 
 
 class Command(BaseCommand):

@@ -32,6 +32,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from django_leadpixel import ranges
 
+from ...conf import app_settings
+
 MAX_BYTES = 64 * 1024 * 1024  # Apple's CSV is tens of MB; anything far larger is wrong
 TIMEOUT = 60  # seconds per download
 
@@ -151,8 +153,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         output = options.get("output")
         if not output:
-            from django_leadpixel.conf import app_settings
-
             output = app_settings.RANGES_DIR
         if not output:
             raise CommandError(

@@ -1,33 +1,23 @@
-"""Pure enrichment: an IP address becomes a place, a user agent a device.
-
-No ORM and no Celery here; the tasks in ``tasks.py`` wrap these functions and
-write the results on the event rows. Django settings are read in one place
-only, :func:`resolve_geoip_paths`.
+"""Places: an IP address becomes a country, region, city and network.
 
 Places come from MaxMind databases (GeoLite2/GeoIP2 City, Country or
 Enterprise, plus an optional ASN or ISP database) read with ``geoip2`` in
-memory-mapped mode; devices come from the ``user-agents`` library plus a small
-table of mail clients. Both are cached (bounded LRU): real traffic repeats
-addresses and user agents.
+memory-mapped mode, through a bounded LRU cache (real traffic repeats
+addresses). Django settings are read in one place only,
+:func:`resolve_geoip_paths`, and the shared locator is reset when they change.
 
 What never happens here: a lookup of a private, loopback, link-local or
-reserved address (no database could answer it truthfully), a crash on a
+reserved address (no database could answer it truthfully), or a crash on a
 missing or corrupt database (the result is a status, ``no_database`` or
-``corrupt``, which the system check reports), or a device read off a mail
-proxy's own user agent (the Google Image Proxy's says "Windows XP, Firefox 11",
-which is not the reader's machine). Deciding that an event came through a
-proxy, and masking its place, is the classifier's and the task's job; these
-functions only see one address or one user agent.
+``corrupt``, which the system check reports).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import ipaddress
 import logging
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -36,30 +26,16 @@ from typing import Any
 import geoip2.database
 import geoip2.errors
 import maxminddb
-from user_agents import parse as ua_parse
+from django.conf import settings
+from django.core.signals import setting_changed
 
-logger = logging.getLogger(__name__)
+from .. import addresses
+from ..conf import SETTING_NAME, app_settings
+from ..exceptions import GeoDatabaseError
 
-__all__ = [
-    "Device",
-    "GeoDatabaseError",
-    "GeoLocator",
-    "GeoStatus",
-    "Place",
-    "anonymize_ip",
-    "geoip_problem",
-    "get_locator",
-    "is_public_ip",
-    "locate",
-    "locator_problem",
-    "parse_user_agent",
-    "reset_locator",
-    "resolve_geoip_paths",
-]
+logger = logging.getLogger("django_leadpixel.enrichment")
 
 LOCATE_CACHE_SIZE = 65536
-USER_AGENT_CACHE_SIZE = 16384
-USER_AGENT_PARSE_LENGTH = 1000
 # How often get_locator() looks at the configured files again (a database that
 # appeared, was fixed or was replaced by geoipupdate is picked up this late).
 RECHECK_SECONDS = 60.0
@@ -83,18 +59,7 @@ class Place:
     as_org: str = ""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Device:
-    device_type: str = ""  # "desktop" | "mobile" | "tablet" | "bot" | "" (unknown)
-    os: str = ""
-    os_version: str = ""
-    browser: str = ""
-    browser_version: str = ""
-    mail_client: str = ""
-
-
 EMPTY_PLACE = Place()
-EMPTY_DEVICE = Device()
 
 
 class GeoStatus:
@@ -121,74 +86,6 @@ class GeoStatus:
     )
 
 
-class GeoDatabaseError(Exception):
-    """A GeoIP database that cannot be used; ``status`` is a GeoStatus value."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-# --------------------------------------------------------------------------
-# Addresses
-# --------------------------------------------------------------------------
-
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _parse_ip(ip: Any) -> _IPAddress | None:
-    """Parse ``ip``; IPv4-mapped IPv6 becomes IPv4, a zone id is dropped."""
-    if not isinstance(ip, str):
-        return None
-    text = ip.strip()
-    if not text or len(text) > 100:
-        return None
-    text = text.split("%", 1)[0]  # "fe80::1%eth0": the zone says nothing about place
-    if text.startswith("[") and text.endswith("]"):  # "[2001:db8::1]"
-        text = text[1:-1]
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-def _is_public(addr: _IPAddress) -> bool:
-    return not (
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_reserved
-        or addr.is_multicast
-        or addr.is_unspecified
-        or (addr.version == 6 and addr.is_site_local)
-        or not addr.is_global  # also 100.64.0.0/10 (carrier-grade NAT)
-    )
-
-
-def is_public_ip(ip: Any) -> bool:
-    """True for a valid, globally routable unicast address."""
-    addr = _parse_ip(ip)
-    return addr is not None and _is_public(addr)
-
-
-def anonymize_ip(ip: str | None) -> str | None:
-    """Truncate an address before storage: IPv4 keeps its /24, IPv6 its /48.
-
-    ``"81.2.69.160"`` -> ``"81.2.69.0"``; ``"2001:67c:2e8:22::c100:68b"`` ->
-    ``"2001:67c:2e8::"``; ``"::ffff:1.2.3.4"`` -> ``"1.2.3.0"``. Zone ids are
-    dropped; anything that is not an address gives None.
-    """
-    addr = _parse_ip(ip)
-    if addr is None:
-        return None
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network((addr, prefix), strict=False).network_address)
-
-
 # --------------------------------------------------------------------------
 # GeoIP databases
 # --------------------------------------------------------------------------
@@ -205,10 +102,6 @@ def resolve_geoip_paths() -> tuple[Path | None, Path | None]:
     is missing (so the problem can name it); a missing ASN file is None. An
     absolute ``GEOIP_ASN`` is used as it is, whatever ``GEOIP_PATH`` is.
     """
-    from django.conf import settings
-
-    from django_leadpixel.conf import app_settings
-
     raw = app_settings.GEOIP_PATH or getattr(settings, "GEOIP_PATH", None)
     if not raw:
         return None, None
@@ -335,10 +228,10 @@ class GeoLocator:
         """(place, GeoStatus) for one address; never raises for bad input or data."""
         if self._closed:
             raise GeoDatabaseError(GeoStatus.NO_DATABASE, "GeoLocator is closed.")
-        addr = _parse_ip(ip)
+        addr = addresses.parse(ip)
         if addr is None:
             return EMPTY_PLACE, GeoStatus.INVALID
-        if not _is_public(addr):
+        if not addresses.is_public(addr):
             return EMPTY_PLACE, GeoStatus.PRIVATE
 
         asn, as_org = self._lookup_asn(addr)
@@ -385,7 +278,7 @@ class GeoLocator:
             as_org=as_org,
         )
 
-    def _lookup_asn(self, addr: _IPAddress) -> tuple[int | None, str]:
+    def _lookup_asn(self, addr: addresses.IPAddress) -> tuple[int | None, str]:
         if self._asn_lookup is None or (addr.version == 6 and self._asn_v4_only):
             return None, ""
         try:
@@ -596,152 +489,9 @@ def geoip_problem() -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------
-# User agents
-# --------------------------------------------------------------------------
-
-# Image proxies fetch on the reader's behalf with their own user agent, which
-# describes the proxy (the Gmail one claims Windows XP and Firefox 11). It
-# says nothing about the reader's device, so it yields Device().
-_PROXY_TOKENS = ("GoogleImageProxy", "ggpht.com", "YahooMailProxy")
-
-# Tools and libraries rather than people (ua-parser calls few of them spiders).
-_MACHINE_TOKENS = (
-    "HeadlessChrome",
-    "PhantomJS",
-    "python-requests",
-    "Python-urllib",
-    "python-httpx",
-    "aiohttp/",
-    "curl/",
-    "Wget/",
-    "Go-http-client",
-    "Java/",
-    "Apache-HttpClient",
-    "libwww-perl",
-    "Scrapy",
-    "node-fetch",
-    "axios/",
-)
-
-# (compiled pattern, mail client). Searched in order on the raw user agent.
-_MAIL_CLIENTS = tuple(
-    (re.compile(pattern), name)
-    for pattern, name in (
-        (r"Outlook-(?:iOS|Android)|Microsoft (?:Outlook|Office/)|MSOffice|ms-office", "Outlook"),
-        (r"Thunderbird/", "Thunderbird"),
-        (r"eM ?Client", "eM Client"),
-        (r"Airmail", "Airmail"),
-        (r"Mailbird", "Mailbird"),
-        (r"Postbox/", "Postbox"),
-        (r"YahooMobileMail|YahooMobile/.*Mail", "Yahoo Mail"),
-        (r"Windows Live Mail", "Windows Live Mail"),
-        (r"Lotus-Notes|Lotus Notes|IBM Notes|HCL Notes", "Notes"),
-        (r"The Bat!", "The Bat!"),
-        (r"KMail|kmail2", "KMail"),
-        (r"Evolution/", "Evolution"),
-        (r"Claws Mail", "Claws Mail"),
-    )
-)
-
-# Apple's Mail apps load images with the bare WebKit user agent: no Safari,
-# no Version, nothing after "(KHTML, like Gecko)" but an optional Mobile/...
-_BARE_WEBKIT = re.compile(r"AppleWebKit/[\d.]+ \(KHTML, like Gecko\)(?: Mobile/\w+)?\s*$")
-
-# Families user-agents/ua-parser assign to mail programs, for what the table misses.
-_MAIL_FAMILIES = {
-    "Outlook": "Outlook",
-    "Windows Live Mail": "Windows Live Mail",
-    "AirMail": "Airmail",
-    "Apple Mail": "Apple Mail",
-    "Thunderbird": "Thunderbird",
-    "Lotus Notes": "Notes",
-    "IBM Notes": "Notes",
-    "The Bat!": "The Bat!",
-    "Barca": "Barca",
-    "kmail2": "KMail",
-    "YahooMobileMail": "Yahoo Mail",
-}
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTING_NAME, "GEOIP_PATH"):
+        reset_locator()  # the database paths may have changed
 
 
-def _mail_client(ua: str, browser_family: str) -> str:
-    for pattern, name in _MAIL_CLIENTS:
-        if pattern.search(ua):
-            return name
-    if _BARE_WEBKIT.search(ua):
-        if "(Macintosh" in ua:
-            return "Apple Mail"
-        if "(iPhone" in ua or "(iPad" in ua or "(iPod" in ua:
-            return "iOS Mail"
-    return _MAIL_FAMILIES.get(browser_family, "")
-
-
-def _known(value: Any) -> str:
-    if not isinstance(value, str) or value == "Other":
-        return ""
-    return value
-
-
-def _parse(ua: str) -> Device:
-    if any(token in ua for token in _PROXY_TOKENS):
-        return EMPTY_DEVICE
-    parsed = ua_parse(ua)
-    os_family = _known(parsed.os.family)
-    os_version = _known(parsed.os.version_string)
-    browser = _known(parsed.browser.family)
-    browser_version = _known(parsed.browser.version_string)
-    mail_client = _mail_client(ua, browser)
-
-    # Outlook's apps name only themselves; read the platform off the token.
-    if "Outlook-iOS" in ua:
-        os_family, browser = "iOS", browser or "Outlook-iOS"
-        device_type = "tablet" if "ipad" in ua.lower() else "mobile"
-    elif "Outlook-Android" in ua:
-        os_family, os_version, browser, browser_version = "Android", "", "Outlook-Android", ""
-        device_type = "mobile"
-    elif parsed.is_bot or any(token in ua for token in _MACHINE_TOKENS):
-        device_type = "bot"
-    elif parsed.is_tablet:
-        device_type = "tablet"
-    elif parsed.is_mobile:
-        device_type = "mobile"
-    elif parsed.is_pc:
-        device_type = "desktop"
-    else:
-        device_type = ""
-    return Device(
-        device_type=device_type,
-        os=os_family,
-        os_version=os_version,
-        browser=browser,
-        browser_version=browser_version,
-        mail_client=mail_client,
-    )
-
-
-@functools.lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
-def _parse_cached(ua: str) -> Device:
-    try:
-        return _parse(ua)
-    except Exception:  # hostile input must never break a task
-        logger.debug("Could not parse user agent %r", ua, exc_info=True)
-        return EMPTY_DEVICE
-
-
-def parse_user_agent(ua: str) -> Device:
-    """Device type, OS, browser and mail client of a user agent string.
-
-    The string is cut to 1,000 characters before parsing (and caching). Never
-    raises: empty, non-string or unparseable input gives ``Device()``.
-    ``parse_user_agent.cache_info()`` / ``.cache_clear()`` reach the cache.
-    """
-    if not isinstance(ua, str):
-        return EMPTY_DEVICE
-    ua = ua[:USER_AGENT_PARSE_LENGTH].strip()
-    if not ua:
-        return EMPTY_DEVICE
-    return _parse_cached(ua)
-
-
-parse_user_agent.cache_info = _parse_cached.cache_info  # type: ignore[attr-defined]
-parse_user_agent.cache_clear = _parse_cached.cache_clear  # type: ignore[attr-defined]
+setting_changed.connect(_settings_changed)

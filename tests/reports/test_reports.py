@@ -8,7 +8,7 @@ from django_leadpixel import reports
 from django_leadpixel.classify import SOURCES
 from django_leadpixel.models import Message, Status
 
-from .helpers import T0, click, message, open_, sample_campaign
+from ..admin.helpers import T0, click, message, open_, sample_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """A hit: what one tracking request saw, and its one-line JSON form.
 
 The line is what the spool (database down) and the ingest buffer (Redis) hold
-until ``bulk.store_many`` stores it.
+until ``ingest.bulk.store_many`` stores it.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .classify import SOURCES, Verdict
-from .conf import app_settings
-from .enrichment import anonymize_ip
-from .request import clean_ip
-from .tokens import check_destination
+from .. import addresses
+from ..classify import Verdict
+from ..conf import app_settings
+from ..exceptions import SpoolLineError
+from ..sources import VALUES as SOURCE_VALUES
+from ..tokens import check_destination
 
-SOURCE_VALUES = frozenset(value for value, _ in SOURCES)
+__all__ = ["Hit", "SpoolLineError", "clean_text", "dumps", "from_line", "to_line"]
 
 
 @dataclass
@@ -62,7 +63,7 @@ def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
         "id": str(hit.id),
         "message": str(hit.message_id),
         "occurred_at": hit.occurred_at.isoformat(),
-        "ip": anonymize_ip(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip,
+        "ip": addresses.anonymize(hit.ip) if app_settings.ANONYMIZE_IP else hit.ip,
         "user_agent": hit.user_agent,
         "method": hit.method,
         "source": verdict.source,
@@ -76,10 +77,6 @@ def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
 
 def dumps(line: dict[str, Any]) -> str:
     return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
-
-
-class SpoolLineError(ValueError):
-    pass
 
 
 def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
@@ -99,7 +96,7 @@ def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
             message_id=uuid.UUID(data["message"]),
             id=uuid.UUID(data["id"]),
             occurred_at=occurred_at,
-            ip=clean_ip(data.get("ip")),
+            ip=addresses.clean(data.get("ip")),
             user_agent=str(data.get("user_agent", "")),
             method=str(data.get("method", "GET")),
             url=str(data.get("url", "")),

@@ -7,10 +7,10 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from django_leadpixel import prepared
-from django_leadpixel.hits import Hit
+from django_leadpixel import sql as prepared
+from django_leadpixel.ingest.hits import Hit
+from django_leadpixel.ingest.record import record
 from django_leadpixel.models import Click, Open
-from django_leadpixel.recording import record
 
 from .conftest import CHROME, ON_POSTGRES, make_message
 from .test_views import assert_gif, click_path, pixel_path

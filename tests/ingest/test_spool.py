@@ -12,7 +12,7 @@ from django_leadpixel import tokens
 from django_leadpixel.models import Click, Open
 from django_leadpixel.views import PIXEL_GIF
 
-from .conftest import CHROME, GMAIL_PROXY, free_port
+from ..conftest import CHROME, GMAIL_PROXY, free_port
 
 pytestmark = pytest.mark.django_db
 

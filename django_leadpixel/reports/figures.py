@@ -1,8 +1,8 @@
-"""Campaign reports and message timelines: plain ORM queries, no HTTP.
+"""Report figures: the partial of a selection of messages, merged and finalized.
 
 The admin report page, its CSV export and the API's ``stats/`` endpoint all
-call :func:`campaign_report`, which sums per-cell partials from ``rollup``
-where they are current. A partial (:func:`partial`) comes from a handful of
+call ``campaign.campaign_report``, which sums per-cell partials from
+``rollup`` where they are current. A partial (:func:`partial`) comes from a handful of
 aggregate queries whose number does not depend on how many rows there are:
 
 1.-3. sent messages, and opened / clicked messages from the events grouped
@@ -12,15 +12,14 @@ aggregate queries whose number does not depend on how many rows there are:
    per-source totals, proxy shares and "top" lists are summed in Python;
 8. clicks grouped by link.
 
-Message-level semantics (who counts as a person) come from ``models``:
-``PERSON_SOURCES`` and ``Status`` are not redefined here.
+Message-level semantics (who counts as a person) come from ``sources`` and
+``models``: ``PERSON_SOURCES`` and ``Status`` are not redefined here.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import (
@@ -37,8 +36,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from .classify import SOURCES
-from .models import PERSON_SOURCES, PROXY_SOURCES, Click, Message, Open
+from ..models import Click, Message, Open
+from ..sources import PERSON_SOURCES, PROXY_SOURCES, SOURCES
 
 SOURCE_KEYS = tuple(key for key, _label in SOURCES)
 TOP_N = 10
@@ -49,7 +48,7 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _day_start(day: datetime.date) -> datetime.datetime:
+def day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
@@ -64,9 +63,9 @@ def select_messages(*, campaign: str | None = None, start: datetime.date | None 
     if campaign is not None:
         messages = messages.filter(campaign=campaign)
     if start is not None:
-        messages = messages.filter(sent_at__gte=_day_start(start))
+        messages = messages.filter(sent_at__gte=day_start(start))
     if end is not None:
-        messages = messages.filter(sent_at__lt=_day_start(end + datetime.timedelta(days=1)))
+        messages = messages.filter(sent_at__lt=day_start(end + datetime.timedelta(days=1)))
     return messages
 
 
@@ -217,22 +216,6 @@ def live_partial(*, campaign: str | None = None, start: datetime.date | None = N
     return partial(messages, filtered=filtered, top_links=TOP_LINKS)
 
 
-def campaign_report(*, campaign: str | None = None, start: datetime.date | None = None,
-                    end: datetime.date | None = None) -> dict:
-    """The figures of one campaign (or all) over a range of sending days.
-
-    Messages are selected by the day they were sent (inclusive bounds, either
-    may be None) and by exact campaign; the events counted are those of the
-    selected messages, whenever they happened. JSON-serialisable. The figures
-    come from the rollup where it is current and from the events where it is
-    not (``rollup.report_partial``): they are exact either way.
-    """
-    from .rollup import report_partial
-
-    part, _how = report_partial(campaign=campaign, start=start, end=end)
-    return finalize(part, campaign=campaign, start=start, end=end)
-
-
 def finalize(part: dict[str, Any], *, campaign: str | None = None,
              start: datetime.date | None = None, end: datetime.date | None = None) -> dict:
     """The report (rates, per-source totals, daily series, top lists) of a partial."""
@@ -283,91 +266,3 @@ def finalize(part: dict[str, Any], *, campaign: str | None = None,
 
 # --- one message ----------------------------------------------------------------------------
 
-TIMELINE_FIELDS = ("id", "occurred_at", "source", "reason", "operator", "masked", "anonymous",
-                   "country", "region", "city", "device_type", "os", "browser", "mail_client",
-                   "enriched_at")
-TIMELINE_LIMIT = 500
-
-
-def timeline(message: Message, limit: int = TIMELINE_LIMIT) -> list[dict[str, Any]]:
-    """Sent, then every open and click of ``message`` in time order (two indexed queries).
-
-    Each entry: ``kind`` ("sent", "open", "click"), ``at``, and for events the
-    stored row as ``event`` (with ``url`` and ``position`` on clicks). At most
-    ``limit`` events of each kind, the earliest ones: a message that a bot
-    hammers should not make the page unusable.
-    """
-    entries: list[dict[str, Any]] = [{"kind": "sent", "at": message.sent_at, "event": None}]
-    for kind, model, extra in (("open", Open, ()), ("click", Click, ("url", "position"))):
-        rows = model.objects.filter(message=message).only(*TIMELINE_FIELDS, *extra) \
-            .order_by("occurred_at")[:limit]
-        entries.extend({"kind": kind, "at": row.occurred_at, "event": row} for row in rows)
-    # "sent" sorts first when an event carries the very same timestamp.
-    order = {"sent": 0, "open": 1, "click": 2}
-    entries.sort(key=lambda e: (e["at"], order[e["kind"]]))
-    return entries
-
-
-# --- CSV rows ---------------------------------------------------------------------------------
-
-def figures_rows(report: dict) -> Iterator[list[Any]]:
-    """The report as (section, key, value) rows, for the CSV export."""
-    labels = dict(SOURCES)
-    yield ["section", "key", "value"]
-    filters = report["filters"]
-    for key in ("campaign", "start", "end"):
-        yield ["filter", key, filters[key] or ""]
-    for key in ("sent", "opened_by_person", "opened_any", "clicked_by_person", "clicked_any",
-                "open_rate_people", "open_rate_all", "click_rate", "click_to_open"):
-        yield ["summary", key, report[key]]
-    for source, n in report["opens_by_source"].items():
-        yield ["opens_by_source", labels.get(source, source), n]
-    for source, n in report["clicks_by_source"].items():
-        yield ["clicks_by_source", labels.get(source, source), n]
-    for source, share in report["proxy_share"].items():
-        yield ["proxy_share", labels.get(source, source), share]
-    for day in report["daily"]:
-        for kind in ("opens", "clicks"):
-            for source, n in day[kind].items():
-                if n:
-                    yield [f"daily_{kind}", f"{day['date']} {labels.get(source, source)}", n]
-    for row in report["top_countries"]:
-        yield ["top_countries", row["country"], row["events"]]
-    for row in report["top_devices"]:
-        yield ["top_devices", " / ".join(x for x in (row["device_type"], row["os"]) if x),
-               row["events"]]
-    for row in report["top_mail_clients"]:
-        yield ["top_mail_clients", row["mail_client"], row["events"]]
-    for row in report["links"]:
-        yield ["link_clicks", f"{row['position']} {row['url']}", row["clicks"]]
-        yield ["link_human_clicks", f"{row['position']} {row['url']}", row["human_clicks"]]
-
-
-EVENT_COLUMNS = ("kind", "occurred_at", "message", "recipient", "campaign", "source", "reason",
-                 "operator", "masked", "country", "region", "city", "device_type", "os",
-                 "browser", "mail_client", "url", "position")
-
-
-def event_rows(*, campaign: str | None = None, start: datetime.date | None = None,
-               end: datetime.date | None = None, chunk_size: int = 2000) -> Iterator[list[Any]]:
-    """Every open and click of the selected messages, streamed in chunks.
-
-    ``iterator()`` keeps memory flat on millions of rows. Neither IP address
-    nor user agent is exported: the report does not need personal data.
-    """
-    messages = select_messages(campaign=campaign, start=start, end=end)
-    yield list(EVENT_COLUMNS)
-    for kind, model in (("open", Open), ("click", Click)):
-        fields = ["occurred_at", "message__public_id", "message__recipient", "message__campaign",
-                  "source", "reason", "operator", "masked", "country", "region", "city",
-                  "device_type", "os", "browser", "mail_client"]
-        if model is Click:
-            fields += ["url", "position"]
-        rows = (model.objects.filter(message__in=messages.values("pk"))
-                .order_by("occurred_at").values_list(*fields))
-        for row in rows.iterator(chunk_size=chunk_size):
-            values = list(row)
-            values[0] = values[0].isoformat()
-            if model is Open:
-                values += ["", ""]
-            yield [kind, *values]

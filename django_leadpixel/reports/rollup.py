@@ -1,4 +1,4 @@
-"""The report rollup: ``reports.partial`` kept per (campaign, sending day).
+"""The report rollup: ``figures.partial`` kept per (campaign, sending day).
 
 Every report figure is a sum over messages, so the report of any selection
 of campaigns and sending days is the sum of the partials of its cells. A cell
@@ -26,17 +26,16 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import DatabaseError, transaction
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from . import reports
-from .models import Click, Message, Open, ReportCell, ReportDirty
+from ..models import Click, Message, Open, ReportCell, ReportDirty, ReportKey, report_key
+from . import figures
 
 logger = logging.getLogger("django_leadpixel")
 
-Key = tuple[str, datetime.date]
+Key = ReportKey
 
 # Beyond this many out-of-date cells, or unenriched events, in a selection the
 # report is computed from the events alone: the cells would save little.
@@ -45,36 +44,22 @@ MAX_UNENRICHED = 5000
 FIRST_BUILD_MARGIN = datetime.timedelta(minutes=10)
 
 
-def key_of(campaign: str, sent_at: datetime.datetime) -> Key:
-    day = timezone.localtime(sent_at, timezone.get_default_timezone()).date() \
-        if timezone.is_aware(sent_at) else sent_at.date()
-    return campaign, day
+key_of = report_key
 
 
 def keys_of_messages(message_ids: Iterable[int]) -> set[Key]:
-    ids = list(set(message_ids))
-    keys: set[Key] = set()
-    for start in range(0, len(ids), 1000):
-        rows = Message.objects.filter(pk__in=ids[start:start + 1000]).order_by() \
-            .values_list("campaign", "sent_at")
-        keys.update(key_of(campaign, sent_at) for campaign, sent_at in rows)
-    return keys
+    """The cells of these messages."""
+    return ReportDirty.objects.keys_of_messages(message_ids)
 
 
 def in_use() -> bool:
     """Whether any cell was built: until then (or after ``clear``) nothing is marked."""
-    return ReportCell.objects.exists()
+    return ReportCell.objects.in_use()
 
 
 def mark(keys: Iterable[Key]) -> None:
-    """Leave a marker for each cell (insert-only: no row is locked).
-
-    Nothing is written while the rollup is not in use, so markers do not pile
-    up in projects that never run ``refresh``.
-    """
-    keys = set(keys)
-    if keys and in_use():
-        ReportDirty.objects.bulk_create([ReportDirty(campaign=c, day=d) for c, d in keys])
+    """Leave a marker for each cell (``ReportDirty.objects.mark``)."""
+    ReportDirty.objects.mark(keys)
 
 
 def clear() -> int:
@@ -83,28 +68,10 @@ def clear() -> int:
     return ReportCell.objects.all().delete()[0]
 
 
-def mark_messages_after_commit(message_ids: Iterable[int]) -> None:
-    """Mark the cells of these messages once the current transaction commits."""
-    ids = set(message_ids)
-    if ids:
-        transaction.on_commit(lambda: _mark_quietly(ids))
-
-
-def _mark_quietly(message_ids: set[int]) -> None:
-    try:
-        if in_use():
-            mark(keys_of_messages(message_ids))
-    except DatabaseError:
-        # The data is committed; only the rollup would lag. Say so, never raise
-        # into the job that wrote it. ``leadpixel_rollup --rebuild`` mends it.
-        logger.exception("leadpixel: could not mark %d messages' report cells",
-                         len(message_ids))
-
-
 def _day_range(key: Key) -> Q:
     campaign, day = key
-    return Q(campaign=campaign, sent_at__gte=reports._day_start(day),
-             sent_at__lt=reports._day_start(day + datetime.timedelta(days=1)))
+    return Q(campaign=campaign, sent_at__gte=figures.day_start(day),
+             sent_at__lt=figures.day_start(day + datetime.timedelta(days=1)))
 
 
 def messages_of(keys: Iterable[Key]) -> QuerySet:
@@ -146,19 +113,19 @@ def out_of_date_keys() -> set[Key] | None:
 
 def report_partial(*, campaign: str | None = None, start: datetime.date | None = None,
                    end: datetime.date | None = None) -> tuple[dict[str, Any], dict[str, int]]:
-    """``reports.partial`` of a selection, from current cells and live queries.
+    """``figures.partial`` of a selection, from current cells and live queries.
 
     Returns the partial and how it was made: ``cells`` read from the rollup,
     ``live`` cells computed from the events (-1: the whole selection was).
     """
     if not _usable():
-        return reports.live_partial(campaign=campaign, start=start, end=end), \
+        return figures.live_partial(campaign=campaign, start=start, end=end), \
             {"cells": 0, "live": -1}
     stale = out_of_date_keys()
     if stale is None:
-        return reports.live_partial(campaign=campaign, start=start, end=end), \
+        return figures.live_partial(campaign=campaign, start=start, end=end), \
             {"cells": 0, "live": -1}
-    sent = messages_per_cell(reports.select_messages(campaign=campaign, start=start, end=end))
+    sent = messages_per_cell(figures.select_messages(campaign=campaign, start=start, end=end))
     cells = ReportCell.objects.order_by()
     if campaign is not None:
         cells = cells.filter(campaign=campaign)
@@ -171,13 +138,13 @@ def report_partial(*, campaign: str | None = None, start: datetime.date | None =
     live = [key for key, messages in sent.items()
             if key in stale or key not in built or built[key][0] != messages]
     if len(live) > MAX_LIVE_CELLS:
-        return reports.live_partial(campaign=campaign, start=start, end=end), \
+        return figures.live_partial(campaign=campaign, start=start, end=end), \
             {"cells": 0, "live": -1}
     live_set = set(live)
     parts = [built[key][1] for key in sent if key not in live_set]
     if live:
-        parts.append(reports.partial(messages_of(live)))
-    return reports.merge(parts), {"cells": len(sent) - len(live), "live": len(live)}
+        parts.append(figures.partial(messages_of(live)))
+    return figures.merge(parts), {"cells": len(sent) - len(live), "live": len(live)}
 
 
 def refresh(limit: int | None = 500, *, rebuild: bool = False) -> dict[str, int]:
@@ -210,7 +177,7 @@ def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
         if key in sent:
             messages = messages_of([key])
             ids = messages.aggregate(n=Count("pk"), ids=Sum("pk"))
-            data = reports.partial(messages)
+            data = figures.partial(messages)
             ReportCell.objects.update_or_create(
                 campaign=key[0], day=key[1],
                 defaults={"sent": ids["n"], "id_sum": ids["ids"] or 0, "data": data,

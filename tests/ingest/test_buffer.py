@@ -5,15 +5,16 @@ import uuid
 import pytest
 from django.test import override_settings
 
-from django_leadpixel import buffer, tokens
-from django_leadpixel.bulk import store_many
+from django_leadpixel import tokens
 from django_leadpixel.checks import check_settings
-from django_leadpixel.hits import from_line
+from django_leadpixel.ingest import buffer
+from django_leadpixel.ingest.bulk import store_many
+from django_leadpixel.ingest.hits import from_line
 from django_leadpixel.models import Click, Open
 from django_leadpixel.signals import open_recorded
 from django_leadpixel.views import PIXEL_GIF
 
-from .conftest import CHROME, GMAIL_PROXY, IN_CI, ON_POSTGRES, free_port, make_message, redis_up
+from ..conftest import CHROME, GMAIL_PROXY, IN_CI, ON_POSTGRES, free_port, make_message, redis_up
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,7 @@ def test_one_drainer_at_a_time_and_a_dead_ones_lease_is_short(client, buffered):
 def test_storing_a_batch_costs_the_same_queries_for_one_message_or_many(
         django_assert_max_num_queries):
     from django_leadpixel.classify import Verdict
-    from django_leadpixel.hits import Hit
+    from django_leadpixel.ingest.hits import Hit
 
     messages = [make_message(recipient=f"m{i}@example.com") for i in range(30)]
     hits = [(Hit(kind="open" if i % 2 else "click", message_id=m.public_id, ip="198.51.100.9",
@@ -166,7 +167,7 @@ def test_a_dropped_connection_falls_back_once_then_buffers_again(client, buffere
     message = make_message()
     assert pixel(client, message).status_code == 200
     assert redis.llen(key) == 1
-    pusher = buffer._pushers.connection  # this thread's push connection: Redis drops it
+    pusher = buffer.push_connection()  # this thread's push connection: Redis drops it
     pusher.send_command("CLIENT", "ID")
     redis.execute_command("CLIENT", "KILL", "ID", pusher.read_response())
     for _ in range(3):
@@ -184,7 +185,7 @@ def test_bursts_of_many_messages_in_one_batch_convict_their_earlier_clicks(
     from django.utils import timezone
 
     from django_leadpixel.classify import Verdict
-    from django_leadpixel.hits import Hit
+    from django_leadpixel.ingest.hits import Hit
 
     now = timezone.now()
     messages = [make_message(recipient=f"b{i}@example.com") for i in range(40)]
@@ -211,7 +212,8 @@ def test_a_classifier_crash_in_buffered_mode_still_answers_and_keeps_the_hit(
     import json
     import logging
 
-    from django_leadpixel import recording
+    from django_leadpixel.ingest import record as recording
+    from django_leadpixel.ingest import spool as spool_module
 
     def crash(**kwargs):
         raise RuntimeError("a classifier bug")
@@ -219,7 +221,7 @@ def test_a_classifier_crash_in_buffered_mode_still_answers_and_keeps_the_hit(
     redis, key = buffered
     spool = tmp_path / "spool.jsonl"
     monkeypatch.setattr(recording, "classify", crash)
-    monkeypatch.setattr(recording, "spool_logger", logging.getLogger("lp.test.buffer.spool"))
+    monkeypatch.setattr(spool_module, "spool_logger", logging.getLogger("lp.test.buffer.spool"))
     message = make_message()
     settings_ = {"BASE_URL": "https://mail.example.com", "INGEST": "redis", "INGEST_KEY": key,
                  "INGEST_REDIS_URL": "redis://127.0.0.1:6379/12", "SPOOL_FILE": str(spool)}
@@ -231,15 +233,15 @@ def test_a_classifier_crash_in_buffered_mode_still_answers_and_keeps_the_hit(
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="the unnest insert is PostgreSQL's")
 def test_the_postgresql_bulk_insert_stores_what_bulk_create_stores():
-    """bulk._insert sends its own INSERT ... unnest(...) on PostgreSQL; every column must
+    """bulk.insert_events sends its own INSERT ... unnest(...) on PostgreSQL; every column must
     come out as Django's bulk_create stores it."""
     from datetime import timedelta
 
     from django.db import models
     from django.utils import timezone
 
-    from django_leadpixel.bulk import _insert
     from django_leadpixel.enrichment import GeoStatus
+    from django_leadpixel.ingest.bulk import insert_events as _insert
 
     class Source(models.TextChoices):  # a str subclass: prepared by the field, not as is
         HUMAN = "human"

@@ -16,7 +16,7 @@ import maxminddb
 import pytest
 from django.test import override_settings
 
-from django_leadpixel import enrichment
+from django_leadpixel import enrichment, useragents
 from django_leadpixel.enrichment import (
     Device,
     GeoDatabaseError,
@@ -34,7 +34,7 @@ from django_leadpixel.enrichment import (
     resolve_geoip_paths,
 )
 
-GEOIP = Path(__file__).resolve().parent / "fixtures" / "geoip"
+GEOIP = Path(__file__).resolve().parent.parent / "fixtures" / "geoip"
 CITY = GEOIP / "Test-City.mmdb"
 ASN = GEOIP / "Test-ASN.mmdb"
 CORRUPT = GEOIP / "Corrupt-City.mmdb"
@@ -416,7 +416,7 @@ def test_missing_database_in_configured_directory(tmp_path):
 
 
 def test_database_installed_later_is_picked_up(tmp_path, monkeypatch):
-    monkeypatch.setattr(enrichment, "RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(enrichment.geo, "RECHECK_SECONDS", 0.0)
     with geoip_settings(tmp_path):
         assert locate("81.2.69.160") == (Place(), GeoStatus.NO_DATABASE)
         shutil.copy(CITY, tmp_path / "GeoLite2-City.mmdb")
@@ -647,19 +647,19 @@ def test_parser_failure_gives_empty_device(monkeypatch):
     def explode(ua):
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(enrichment, "_parse", explode)
+    monkeypatch.setattr(useragents, "ua_parse", explode)
     assert parse_user_agent("Mozilla/5.0 (Windows NT 10.0) Chrome/120") == Device()
 
 
 def test_long_user_agents_are_cut_before_parsing_and_caching(monkeypatch):
     seen = []
-    real = enrichment._parse
+    real = useragents.ua_parse
 
     def spy(ua):
         seen.append(ua)
         return real(ua)
 
-    monkeypatch.setattr(enrichment, "_parse", spy)
+    monkeypatch.setattr(useragents, "ua_parse", spy)
     base = REAL_USER_AGENTS[0][0]
     padded = base + " " + "x" * 8000
     device = parse_user_agent(padded)

@@ -8,10 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from django_leadpixel import history, jobs, reports, rollup
+from django_leadpixel import history, jobs, reports
 from django_leadpixel.models import Click, Message, Open, ReportCell, ReportDirty
+from django_leadpixel.reports import rollup
 
-from .helpers import T0, click, message, open_
+from ..admin.helpers import T0, click, message, open_
 
 # Real commits: markers are written once the data they describe is committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -152,7 +153,7 @@ def test_a_marker_written_during_a_rebuild_survives_it():
         rollup.mark(rollup.keys_of_messages([msgs[0].pk]))  # a writer, meanwhile
         return compute(messages, **kwargs)
 
-    with mock.patch.object(reports, "partial", side_effect=partial_and_a_new_marker):
+    with mock.patch.object(reports.figures, "partial", side_effect=partial_and_a_new_marker):
         rollup.refresh()
     assert ReportDirty.objects.filter(campaign=msgs[0].campaign).exists()
     assert how()["live"] == 1
@@ -262,7 +263,7 @@ def test_what_is_enriched_during_the_first_build_is_marked_after_it():
         calls.append(1)
         return data
 
-    with mock.patch.object(reports, "partial", side_effect=partial_then_enrich):
+    with mock.patch.object(reports.figures, "partial", side_effect=partial_then_enrich):
         rollup.refresh()
     event.refresh_from_db()
     assert event.enriched_at is not None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from .classify import SOURCES
+from ..sources import SOURCES
 
 # One colour per source, the same in every chart; chosen to stay distinct for
 # the common forms of colour blindness (Okabe-Ito palette).

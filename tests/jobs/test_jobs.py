@@ -17,11 +17,11 @@ from django_leadpixel.classify import classify
 from django_leadpixel.enrichment import reset_locator
 from django_leadpixel.models import Click, Message, Open
 
-from .conftest import CHROME, GMAIL_PROXY, IPHONE_SAFARI, make_message
+from ..conftest import CHROME, GMAIL_PROXY, IPHONE_SAFARI, make_message
 
 pytestmark = pytest.mark.django_db
 
-GEOIP = Path(__file__).parent / "fixtures" / "geoip"
+GEOIP = Path(__file__).parent.parent / "fixtures" / "geoip"
 WITH_GEOIP = {"BASE_URL": "https://mail.example.com", "GEOIP_PATH": str(GEOIP),
               "GEOIP_CITY": "Test-City.mmdb", "GEOIP_ASN": "Test-ASN.mmdb"}
 

@@ -1,0 +1,121 @@
+"""The direct backend: each request stores its own row (``INGEST = "direct"``).
+
+On PostgreSQL (and any database that returns rows from an INSERT) a hit is
+one ``INSERT ... SELECT`` from its message row, the tracking-consent rules
+applied in SQL (``sql.insert_plan``); elsewhere the message is read, then one
+row inserted. Either way the row carries what the request showed; what the
+message's history adds to a click's verdict is settled when it is enriched
+(``history.settle``, through ``jobs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from .. import sql
+from ..classify import Verdict
+from ..models import KINDS, Message
+from .events import announce_after_commit, build_event, stored_fields
+from .hits import Hit
+
+
+class DirectBackend:
+    """Stores a hit in the request. ``store`` returns the stored row's fields
+    (or the built event), or None when the message is gone or the hit was
+    stored before."""
+
+    def store(self, hit: Hit, verdict: Verdict) -> dict[str, Any] | Any | None:
+        conn = transaction.get_connection()
+        if conn.features.can_return_columns_from_insert:
+            return insert_hit(hit, verdict)
+        message = message_for(hit)
+        if message is None:
+            return None
+        event = build_event(hit, message, verdict)
+        return event if store_event(event) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _plan_inputs(kind: str) -> tuple[frozenset[str], tuple[tuple[str, Any], ...]]:
+    # Which fields a hit fills, and what is stored without consent, read off the
+    # privacy rules themselves (``stored_fields``), so the SQL cannot drift from them.
+    blank = Hit(kind=kind, message_id=uuid.UUID(int=0))
+    dynamic = frozenset(stored_fields(blank, Verdict("unknown", ""), True)) | {"message"}
+    without = tuple(stored_fields(blank, Verdict("unknown", ""), False).items())
+    return dynamic, without
+
+
+def plan(kind: str, alias: str, from_message: bool = True) -> sql.InsertPlan:
+    return sql.insert_plan(kind, alias, *_plan_inputs(kind), from_message=from_message)
+
+
+def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
+    """Store a hit in ONE statement: ``INSERT ... SELECT`` from the message row.
+
+    The message is read by the INSERT itself, with the tracking-consent rules
+    applied in SQL, so the request costs about what a bare ORM insert costs.
+    Returns the stored row's fields, or None when the message is gone or the
+    hit was stored before.
+    """
+    conn = transaction.get_connection()
+    insert = plan(hit.kind, conn.alias)
+    stored = stored_fields(hit, verdict, True)
+    params = sql.params_of(insert.slots, stored, conn)
+    params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
+    try:
+        with savepoint_if_needed(conn), conn.cursor() as cursor:
+            sql.execute(conn, cursor, insert.sql, insert.types, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        if KINDS[hit.kind].objects.filter(pk=hit.id).exists():
+            return None  # stored before: writing it twice is a no-op
+        raise
+    if row is None:
+        return None
+    announce_after_commit(hit.kind, hit.id)
+    if row[1]:  # no consent: the SQL stored the anonymous values
+        stored = stored_fields(hit, verdict, False)
+    return {**stored, "message_id": row[0]}
+
+
+def message_for(hit: Hit) -> Message | None:
+    """The message of ``hit``, in one query (None when it is gone).
+
+    A real ``Message`` (the columns storing needs, the others loaded when a
+    signal receiver reads them), on databases without ``RETURNING`` only.
+    """
+    return Message.objects.only("pk", "public_id", "tracking_consent").filter(
+        public_id=hit.message_id).first()
+
+
+def store_event(event) -> bool:
+    """Insert ``event``; False when a row with its id exists already."""
+    conn = transaction.get_connection()
+    try:
+        with savepoint_if_needed(conn):
+            if event._meta.model_name == "open":
+                event.save(force_insert=True)
+            else:  # the prepared plan: the same row as save(), less CPU
+                insert = plan("click", conn.alias, from_message=False)
+                with conn.cursor() as cursor:
+                    cursor.execute(insert.sql, sql.params_of(insert.slots, event.__dict__, conn))
+                event._state.adding = False
+    except IntegrityError:
+        if type(event).objects.filter(pk=event.pk).exists():
+            return False
+        raise
+    announce_after_commit(event._meta.model_name, event.pk)
+    return True
+
+
+def savepoint_if_needed(conn):
+    # Inside the project's own transaction (ATOMIC_REQUESTS) a savepoint keeps a
+    # duplicate id from breaking it; in autocommit one statement is atomic alone.
+    if conn.in_atomic_block:
+        return transaction.atomic()
+    return contextlib.nullcontext()

@@ -1,0 +1,31 @@
+"""A message's timeline: sent, then every open and click in time order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Click, Message, Open
+
+TIMELINE_FIELDS = ("id", "occurred_at", "source", "reason", "operator", "masked", "anonymous",
+                   "country", "region", "city", "device_type", "os", "browser", "mail_client",
+                   "enriched_at")
+TIMELINE_LIMIT = 500
+
+
+def timeline(message: Message, limit: int = TIMELINE_LIMIT) -> list[dict[str, Any]]:
+    """Sent, then every open and click of ``message`` in time order (two indexed queries).
+
+    Each entry: ``kind`` ("sent", "open", "click"), ``at``, and for events the
+    stored row as ``event`` (with ``url`` and ``position`` on clicks). At most
+    ``limit`` events of each kind, the earliest ones: a message that a bot
+    hammers should not make the page unusable.
+    """
+    entries: list[dict[str, Any]] = [{"kind": "sent", "at": message.sent_at, "event": None}]
+    for kind, model, extra in (("open", Open, ()), ("click", Click, ("url", "position"))):
+        rows = model.objects.filter(message=message).only(*TIMELINE_FIELDS, *extra) \
+            .order_by("occurred_at")[:limit]
+        entries.extend({"kind": kind, "at": row.occurred_at, "event": row} for row in rows)
+    # "sent" sorts first when an event carries the very same timestamp.
+    order = {"sent": 0, "open": 1, "click": 2}
+    entries.sort(key=lambda e: (e["at"], order[e["kind"]]))
+    return entries
