@@ -20,6 +20,10 @@ class UnsafeDestination(LeadpixelError, ValueError):
     """Only absolute http(s) URLs may be signed as click destinations."""
 
 
+class DestinationTooLong(UnsafeDestination):
+    """The destination is too long to fit in a click token a tracking URL can carry."""
+
+
 class SpoolLineError(LeadpixelError, ValueError):
     """A spooled or buffered line that is not a hit written by ``ingest.hits.to_line``."""
 

@@ -139,15 +139,17 @@ class Message(models.Model):
 
     def pixel_url(self) -> str:
         """Absolute URL of this message's tracking pixel."""
-        return tokens.pixel_url(self.public_id)
+        return tokens.pixel_url(self.public_id, consent=self.tracking_consent)
 
     def tracked_url(self, destination: str, position: int = 0) -> str:
         """Absolute signed click URL that records a click and redirects to ``destination``.
 
         Raises ``tokens.UnsafeDestination`` unless ``destination`` is an absolute
-        http(s) URL.
+        http(s) URL, and ``tokens.DestinationTooLong`` (a subclass) when it is too
+        long for a tracking URL to carry.
         """
-        return tokens.click_url(self.public_id, destination, position)
+        return tokens.click_url(self.public_id, destination, position,
+                                consent=self.tracking_consent)
 
 
 class EventQuerySet(models.QuerySet):

@@ -31,11 +31,11 @@ from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from .conf import app_settings
-from .exceptions import BadToken, UnsafeDestination
+from .exceptions import BadToken, DestinationTooLong, UnsafeDestination
 
-__all__ = ["BadToken", "UnsafeDestination", "ClickTarget", "make_open_token", "read_open_token",
-           "make_click_token", "read_click_token", "check_destination", "pixel_url", "click_url",
-           "absolute_url"]
+__all__ = ["BadToken", "DestinationTooLong", "UnsafeDestination", "ClickTarget", "OpenTarget",
+           "make_open_token", "read_open_token", "read_open", "make_click_token",
+           "read_click_token", "check_destination", "pixel_url", "click_url", "absolute_url"]
 
 VERSION = 1
 MAC_BYTES = 12  # 96 bits: far beyond what an online guesser can try
@@ -46,6 +46,9 @@ MAX_DESTINATION_LENGTH = 2000
 
 FLAG_COMPRESSED = 1
 FLAG_HONEYPOT = 2
+# The message was sent without tracking consent: the request keeps no address or
+# agent past classification, not even in the spool or the Redis buffer.
+FLAG_NO_CONSENT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,13 @@ class ClickTarget:
     destination: str
     position: int
     honeypot: bool = False
+    consent: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTarget:
+    message_id: uuid.UUID
+    consent: bool = True
 
 
 def _mac(salt: str, payload: bytes, secret: str | bytes) -> bytes:
@@ -124,30 +134,51 @@ def check_destination(url: str) -> str:
     return url
 
 
-def make_open_token(message_id: uuid.UUID) -> str:
-    return _encode(OPEN_SALT, bytes([VERSION]) + message_id.bytes)
+def make_open_token(message_id: uuid.UUID, *, consent: bool = True) -> str:
+    """A pixel token; one without ``consent`` carries a flag byte saying so."""
+    flags = b"" if consent else bytes([FLAG_NO_CONSENT])
+    return _encode(OPEN_SALT, bytes([VERSION]) + message_id.bytes + flags)
+
+
+def read_open(token: str) -> OpenTarget:
+    body = _decode(OPEN_SALT, token)
+    if len(body) == 16:
+        return OpenTarget(uuid.UUID(bytes=body))
+    if len(body) != 17 or body[16] & ~FLAG_NO_CONSENT:
+        raise BadToken("bad open payload")
+    return OpenTarget(uuid.UUID(bytes=body[:16]), consent=not body[16] & FLAG_NO_CONSENT)
 
 
 def read_open_token(token: str) -> uuid.UUID:
-    body = _decode(OPEN_SALT, token)
-    if len(body) != 16:
-        raise BadToken("bad open payload")
-    return uuid.UUID(bytes=body)
+    return read_open(token).message_id
 
 
 def make_click_token(
-    message_id: uuid.UUID, destination: str, position: int = 0, *, honeypot: bool = False
+    message_id: uuid.UUID, destination: str, position: int = 0, *, honeypot: bool = False,
+    consent: bool = True,
 ) -> str:
+    """A click token carrying its destination, signed.
+
+    Raises ``UnsafeDestination`` for a destination that may not be signed, and
+    its subclass ``DestinationTooLong`` when the token would be longer than
+    ``MAX_TOKEN_LENGTH``: such a link could never be followed (the click view
+    refuses longer tokens, and servers answer 414 to such URLs).
+    """
     destination = check_destination(destination)
     if not 0 <= position <= 0xFFFF:
         raise ValueError("position must be between 0 and 65535")
     data = destination.encode("utf-8")
-    flags = FLAG_HONEYPOT if honeypot else 0
+    flags = (FLAG_HONEYPOT if honeypot else 0) | (0 if consent else FLAG_NO_CONSENT)
     packed = zlib.compress(data, 9)
     if len(packed) < len(data):
         data, flags = packed, flags | FLAG_COMPRESSED
     header = bytes([VERSION]) + message_id.bytes + bytes([flags]) + position.to_bytes(2, "big")
-    return _encode(CLICK_SALT, header + data)
+    token = _encode(CLICK_SALT, header + data)
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise DestinationTooLong(
+            f"destination too long to track: its token would be {len(token)} characters, "
+            f"more than {MAX_TOKEN_LENGTH} (MAX_TOKEN_LENGTH); link to a shorter URL")
+    return token
 
 
 def read_click_token(token: str) -> ClickTarget:
@@ -167,7 +198,8 @@ def read_click_token(token: str) -> ClickTarget:
         destination = check_destination(destination)
     except (zlib.error, UnicodeDecodeError, UnsafeDestination) as exc:
         raise BadToken("bad destination") from exc
-    return ClickTarget(message_id, destination, position, bool(flags & FLAG_HONEYPOT))
+    return ClickTarget(message_id, destination, position, bool(flags & FLAG_HONEYPOT),
+                       consent=not flags & FLAG_NO_CONSENT)
 
 
 def absolute_url(path: str) -> str:
@@ -178,12 +210,15 @@ def absolute_url(path: str) -> str:
     return base.rstrip("/") + path
 
 
-def pixel_url(message_id: uuid.UUID) -> str:
-    return absolute_url(reverse("leadpixel:open", args=[make_open_token(message_id)]))
+def pixel_url(message_id: uuid.UUID, *, consent: bool = True) -> str:
+    token = make_open_token(message_id, consent=consent)
+    return absolute_url(reverse("leadpixel:open", args=[token]))
 
 
 def click_url(
-    message_id: uuid.UUID, destination: str, position: int = 0, *, honeypot: bool = False
+    message_id: uuid.UUID, destination: str, position: int = 0, *, honeypot: bool = False,
+    consent: bool = True,
 ) -> str:
-    token = make_click_token(message_id, destination, position, honeypot=honeypot)
+    token = make_click_token(message_id, destination, position, honeypot=honeypot,
+                             consent=consent)
     return absolute_url(reverse("leadpixel:click", args=[token]))

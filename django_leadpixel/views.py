@@ -33,7 +33,7 @@ NO_CACHE_HEADERS = {
 }
 
 
-def _record(request: HttpRequest, kind: str, message_id, **extra) -> None:
+def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **extra) -> None:
     # record() stores or spools whatever fails inside it; this guard covers a
     # custom REQUEST_INFO_FUNCTION that raises: the hit is kept without an
     # address rather than lost, and the endpoint never answers 500.
@@ -45,7 +45,8 @@ def _record(request: HttpRequest, kind: str, message_id, **extra) -> None:
         ip, user_agent = None, meta.get("HTTP_USER_AGENT", "")
     purpose = meta.get("HTTP_SEC_PURPOSE") or meta.get("HTTP_PURPOSE") or ""
     record(Hit(kind=kind, message_id=message_id, ip=ip, user_agent=str(user_agent or ""),
-               method=request.method or "GET", purpose=purpose[:32], **extra), request)
+               method=request.method or "GET", purpose=purpose[:32], consent=consent, **extra),
+           request)
 
 
 def _gif() -> HttpResponse:
@@ -59,10 +60,10 @@ def _gif() -> HttpResponse:
 @require_safe
 def pixel(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        message_id = tokens.read_open_token(token)
+        target = tokens.read_open(token)
     except tokens.BadToken:
         return _gif()
-    _record(request, "open", message_id)
+    _record(request, "open", target.message_id, consent=target.consent)
     return _gif()
 
 
@@ -75,7 +76,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponseNotFound("Not found", content_type="text/plain")
     # HEAD is recorded too (classified as a machine: scanners check links with
     # HEAD), and answered with the same redirect.
-    _record(request, "click", target.message_id, url=target.destination,
+    _record(request, "click", target.message_id, consent=target.consent, url=target.destination,
             position=target.position, honeypot=target.honeypot)
     response = HttpResponseRedirect(target.destination)
     for name, value in NO_CACHE_HEADERS.items():

@@ -558,3 +558,78 @@ def test_any_destination_is_either_refused_or_redirected_to_exactly(client, mess
     assert location == iri_to_uri(url.strip())  # non-ASCII percent-encoded, as Django does
     assert location.lower().startswith(("http://", "https://"))
     assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in location)
+
+
+# --- destinations too long to fit a token (issue 14, item 8) ----------------------------------
+
+# Three-byte characters in no order zlib could shrink: 1,980 characters is within
+# MAX_DESTINATION_LENGTH, but the token would be far over MAX_TOKEN_LENGTH.
+_RANDOM = __import__("random").Random(14)
+TOO_LONG = "https://example.com/" + "".join(chr(_RANDOM.randrange(0x4E00, 0x9FFF))
+                                            for _ in range(1960))
+
+
+@pytest.mark.django_db
+def test_a_destination_too_long_for_a_token_is_refused_when_signed(message):
+    assert len(TOO_LONG) <= tokens.MAX_DESTINATION_LENGTH
+    with pytest.raises(tokens.DestinationTooLong, match="MAX_TOKEN_LENGTH"):
+        message.tracked_url(TOO_LONG)
+    with pytest.raises(tokens.UnsafeDestination):  # the subclass is caught as before
+        tokens.click_url(message.public_id, TOO_LONG)
+    from django.template import Context, Template
+
+    template = Template('{% load leadpixel %}{% tracked_url message url %}')
+    with pytest.raises(tokens.DestinationTooLong):
+        template.render(Context({"message": message, "url": TOO_LONG}))
+
+
+@pytest.mark.django_db
+def test_track_links_leaves_a_too_long_link_as_it_is_and_tracks_the_others(message):
+    from django_leadpixel.linkrewrite import rewrite_links
+
+    html = f'<a href="{TOO_LONG}">long</a> <a href="https://example.com/ok">ok</a>'
+    out = rewrite_links(html, message.public_id)
+    assert f'<a href="{TOO_LONG}">long</a>' in out
+    assert "https://example.com/ok" not in out and out.count("/t/c/") == 1
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_destination_too_long_with_400(admin_client, message):
+    response = admin_client.post(f"/api/leadpixel/messages/{message.public_id}/links/",
+                                 {"url": TOO_LONG}, content_type="application/json")
+    assert response.status_code == 400
+    assert "too long" in response.json()["url"][0]
+
+
+# --- track_links rewrites real href attributes only (item 9) -------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tag, real", [
+    ("""<a title="see href='https://evil.example/x'" href="https://example.com/real">""",
+     "https://example.com/real"),
+    ("""<a data-x='href="https://evil.example/y"' href='https://example.com/real'>""",
+     "https://example.com/real"),
+    ("""<a href=https://example.com/real?a=1&amp;b=2 title='href="https://evil.example"'>""",
+     "https://example.com/real?a=1&b=2"),
+])
+def test_track_links_rewrites_the_real_href_not_one_inside_another_attribute(message, tag, real):
+    from django_leadpixel.linkrewrite import rewrite_links
+
+    out = rewrite_links(tag + "link</a>", message.public_id)
+    assert "evil.example" in out  # the other attribute's text is kept as it was
+    links = __import__("re").findall(r"/t/c/([a-z0-9]+)", out)
+    assert len(links) == 1, out
+    target = tokens.read_click_token(links[0])
+    assert (target.destination, target.position) == (real, 1), out
+
+
+@pytest.mark.django_db
+def test_track_links_leaves_links_in_comments_and_scripts_alone(message):
+    from django_leadpixel.linkrewrite import rewrite_links
+
+    html = ('<!-- <a href="https://example.com/comment">x</a> -->'
+            '<script>var a = \'<a href="https://example.com/script">\';</script>'
+            '<a href="https://example.com/real">real</a>')
+    out = rewrite_links(html, message.public_id)
+    assert "https://example.com/comment" in out and "https://example.com/script" in out
+    assert out.count("/t/c/") == 1

@@ -33,3 +33,21 @@ def test_demo_sets_up_and_records_classified_hits(tmp_path):
     clicks = sqlite3.connect(db).execute(
         "SELECT source, COUNT(*) FROM django_leadpixel_click GROUP BY source").fetchall()
     assert dict(clicks)["human"] == 2 and dict(clicks)["scanner"] >= 8
+
+
+def test_example_settings_keep_debug_off_and_no_key_in_the_code(tmp_path):
+    # Issue 14, item 15: a public default key let anyone forge click tokens for a demo.
+    script = (
+        "import os, stat, sys; sys.path.insert(0, 'example_project');"
+        "import example_project.settings as s;"
+        f"path = __import__('pathlib').Path({str(tmp_path / 'key')!r});"
+        "a = s._secret_key(path); b = s._secret_key(path);"
+        "print(s.DEBUG, a == b, len(a) >= 50, oct(stat.S_IMODE(path.stat().st_mode)),"
+        " s.SECRET_KEY == 'from-the-environment', 'example-only' in open(s.__file__).read())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env["DJANGO_SECRET_KEY"] = "from-the-environment"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True", "0o600", "True", "False"]

@@ -262,3 +262,14 @@ def test_a_failing_enrichment_dispatch_neither_spools_nor_breaks_a_stored_hit(
     assert Open.objects.count() == 1 and Click.objects.count() == 1
     assert not spool.exists() or spool.read_text() == ""
     assert "the dispatcher failed" in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["?next=https://evil.example/", "?url=https://evil.example/",
+                                   "?redirect=//evil.example", "?next=javascript:alert(1)"])
+def test_the_click_ignores_query_parameters(client, message, query):
+    # Issue 14, item 14: only the signed destination is ever followed.
+    url = message.tracked_url("https://shop.example.com/offer")
+    response = client.get(url + query, HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.9")
+    assert response.status_code == 302
+    assert response["Location"] == "https://shop.example.com/offer"

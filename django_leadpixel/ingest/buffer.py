@@ -14,6 +14,7 @@ list; a lock lets one drainer run at a time.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -147,6 +148,45 @@ def drain(batch_size: int | None = None, max_batches: int | None = None) -> Coun
             # may hold the lock now, and it is theirs to release.
             logger.warning("leadpixel: the ingest lock expired before it was released")
     return counts
+
+
+def scrub(message_ids: set[str], batch_size: int = 1000) -> int:
+    """Remove the buffered lines about these messages (public ids, as text).
+
+    Holds the drain's lock (waiting up to ``LOCK_SECONDS``), since a drain
+    trims the list by position; each line goes with ``LREM``, so pushes made
+    meanwhile are kept. Returns lines removed; 0 when buffering is off.
+    """
+    if app_settings.INGEST != "redis":
+        return 0
+    redis = client()
+    key = app_settings.INGEST_KEY
+    lock = redis.lock(f"{key}:lock", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS)
+    if not lock.acquire():
+        raise TimeoutError("the ingest buffer's drain lock is held: try the erase again")
+    removed = 0
+    try:
+        start = 0
+        while True:
+            raw = redis.lrange(key, start, start + batch_size - 1)
+            if not raw:
+                break
+            doomed = [line for line in raw if _message_of(line) in message_ids]
+            for line in doomed:
+                removed += redis.lrem(key, 0, line)
+            start += len(raw) - len(doomed)
+            lock.reacquire()
+    finally:
+        lock.release()
+    return removed
+
+
+def _message_of(line: bytes) -> str | None:
+    try:
+        value = json.loads(line).get("message")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def redis_errors():

@@ -40,9 +40,16 @@ class Hit:
     honeypot: bool = False
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     occurred_at: datetime = field(default_factory=timezone.now)
+    # False when the token says the message was sent without tracking consent.
+    consent: bool = True
 
     def __post_init__(self) -> None:
         self.user_agent = clean_text(self.user_agent)[: app_settings.USER_AGENT_MAX_LENGTH]
+
+    def forget_person(self) -> None:
+        """Drop the address and the agent (once classified, without consent): they
+        then never reach the spool, the Redis buffer or a log."""
+        self.ip, self.user_agent = None, ""
 
 
 def clean_text(value: str | None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 
-from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from ..classify import Verdict, classify
@@ -56,12 +55,19 @@ def record(hit: Hit, request=None) -> bool:
     by the ``ingest`` task). The ``*_recorded`` signals get the stored event.
     """
     model = KINDS[hit.kind]
+    verdict = None
     try:
         verdict = verdict_for(hit)  # what the request shows; history is added later
+        if not hit.consent:
+            hit.forget_person()
         stored = backend().store(hit, verdict)
-    except Exception as exc:  # noqa: BLE001 - nothing lost, whatever failed
+    except Exception:  # noqa: BLE001 - nothing lost, whatever failed
         logger.exception("leadpixel: could not store %s %s, spooled", hit.kind, hit.id)
-        spool(hit, _verdict_or_unknown(hit, exc))
+        if verdict is None:  # the classifier itself failed: keep the hit anyway, unjudged
+            verdict = Verdict("unknown", "Not classified: an internal error occurred (see the logs).")
+        if not hit.consent:
+            hit.forget_person()
+        spool(hit, verdict)
         return False
     if stored is None:
         return False
@@ -72,14 +78,3 @@ def record(hit: Hit, request=None) -> bool:
             event._state.adding = False
         send_recorded(event, request)
     return True
-
-
-def _verdict_or_unknown(hit: Hit, exc: Exception) -> Verdict:
-    # The database failed (the usual case): classify without history. If the
-    # classifier itself failed, keep the hit anyway, unjudged.
-    if isinstance(exc, DatabaseError):
-        try:
-            return verdict_for(hit)
-        except Exception:  # noqa: BLE001
-            logger.exception("leadpixel: classification failed for %s %s", hit.kind, hit.id)
-    return Verdict("unknown", "Not classified: an internal error occurred (see the logs).")

@@ -19,11 +19,11 @@ from .enrich import (
 )
 from .paging import EVENT_MODELS, iter_chunks, locked_batch
 from .reclassify import reclassify
-from .retention import erase_recipient, purge
+from .retention import erase_recipient, purge, recipient_messages
 
 __all__ = [
     "CLICK_READ_FIELDS", "DEVICE_FIELDS", "ENRICHED_FIELDS", "EVENT_MODELS", "PLACE_FIELDS",
     "READ_FIELDS", "enrich_batches", "enrich_many", "enrich_one", "erase_recipient", "fields_of",
-    "iter_chunks", "locked_batch", "purge", "read_fields", "reclassify", "settle_clicks", "sweep",
-    "write",
+    "iter_chunks", "locked_batch", "purge", "read_fields", "recipient_messages", "reclassify",
+    "settle_clicks", "sweep", "write",
 ]

@@ -49,7 +49,8 @@ class TrackLinksNode(template.Node):
 
     def render(self, context):
         message = _message(context, self.message.resolve(context))
-        return mark_safe(rewrite_links(self.nodelist.render(context), message.public_id))
+        return mark_safe(rewrite_links(self.nodelist.render(context), message.public_id,
+                                       consent=message.tracking_consent))
 
 
 @register.tag

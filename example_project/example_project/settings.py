@@ -6,6 +6,9 @@ else installed. Environment variables switch to production-like parts:
 - ``LEADPIXEL_DB=postgres`` (with PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD)
 - ``SQLITE_PATH`` another SQLite file
 - ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` a real broker (tasks no longer eager)
+- ``DJANGO_SECRET_KEY`` the key that signs tracking tokens (default: a random key
+  made on first use in ``example_project/.secret-key``, never a key in the code)
+- ``DJANGO_DEBUG=1`` Django's debug mode (off by default)
 - ``LEADPIXEL_BASE_URL`` the origin put in emails (default http://127.0.0.1:8000)
 - ``CELERY_RESULT_BACKEND`` where task results go (none by default)
 - ``LEADPIXEL_SPOOL_FILE`` where events go when the database is down
@@ -14,12 +17,26 @@ else installed. Environment variables switch to production-like parts:
 """
 
 import os
+import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+
+def _secret_key(path: Path) -> str:
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+# Off unless asked for: DJANGO_DEBUG=1.
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
+# The key signs every click token: a key anyone can read would let anyone make this
+# site redirect anywhere. DJANGO_SECRET_KEY, or a random key made on first use and
+# kept (readable by its owner only) beside the project, never a default in the code.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _secret_key(BASE_DIR / ".secret-key")
 ALLOWED_HOSTS = ["*"]
 
 INSTALLED_APPS = [

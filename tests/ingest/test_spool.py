@@ -69,3 +69,34 @@ def test_replay_of_a_missing_file_is_a_clear_error(tmp_path):
 
     with pytest.raises(CommandError, match="cannot read spool file"):
         call_command("leadpixel_replay", str(tmp_path / "nope.jsonl"))
+
+
+@pytest.mark.django_db
+def test_replaying_a_batch_again_sends_no_signal_for_events_already_stored(message):
+    # Issue 14, item 14: without the event-id check, replay re-sent signals for
+    # events already stored; this pins it on SQLite too (not only the Redis test).
+    from django_leadpixel.ingest.bulk import store_many
+    from django_leadpixel.ingest.hits import Hit
+    from django_leadpixel.ingest.record import verdict_for
+    from django_leadpixel.signals import click_recorded, open_recorded
+
+    hits = [Hit(kind="open", message_id=message.public_id, ip="198.51.100.8", user_agent=CHROME),
+            Hit(kind="click", message_id=message.public_id, ip="198.51.100.8", user_agent=CHROME,
+                url="https://example.com/x", position=1)]
+    batch = [(hit, verdict_for(hit)) for hit in hits]
+    sent = []
+
+    def receiver(sender, event, **kwargs):
+        sent.append(event.pk)
+
+    open_recorded.connect(receiver, dispatch_uid="replay-once-open")
+    click_recorded.connect(receiver, dispatch_uid="replay-once-click")
+    try:
+        assert store_many(batch)["stored"] == 2
+        assert store_many(batch)["duplicate"] == 2
+        assert store_many(batch[:1] + batch[:1])["duplicate"] == 2
+    finally:
+        open_recorded.disconnect(dispatch_uid="replay-once-open")
+        click_recorded.disconnect(dispatch_uid="replay-once-click")
+    assert sorted(sent) == sorted(hit.id for hit in hits)
+    assert (Open.objects.count(), Click.objects.count()) == (1, 1)

@@ -1,3 +1,5 @@
+from collections import Counter
+
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import jobs
@@ -17,4 +19,7 @@ class Command(BaseCommand):
         if days is None and app_settings.RETENTION_DAYS is None:
             self.stdout.write('LEADPIXEL["RETENTION_DAYS"] is not set: nothing deleted.')
             return
-        self.stdout.write(f"deleted {jobs.purge(days)} messages")
+        totals: Counter[str] = Counter()
+        jobs.purge(days, totals=totals)
+        self.stdout.write(f"deleted {totals['messages']} messages, with {totals['opens']} opens "
+                          f"and {totals['clicks']} clicks")

@@ -87,7 +87,9 @@ class Command(BaseCommand):
             f"Admin: http://{addrport}/admin/  login {USERNAME!r} password {PASSWORD!r}\n"
         ))
         if not no_serve:
-            call_command("runserver", addrport, use_reloader=False)
+            # --insecure: serve the admin's static files with DEBUG off, as a demo
+            # needs (never use runserver in production).
+            call_command("runserver", addrport, use_reloader=False, insecure_serving=True)
 
     def _admin(self) -> None:
         User = get_user_model()
