@@ -40,9 +40,11 @@ TYPES: dict[str, tuple[type, ...]] = {
     "INGEST_REDIS_URL": (str,),
     "INGEST_KEY": (str,),
     "INGEST_TIMEOUT": (int, float),
+    "INGEST_MAX_LENGTH": (int,),
     "API_PERMISSION_CLASSES": (list, tuple),
 }
-POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT"}
+POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT",
+            "INGEST_MAX_LENGTH"}
 
 
 def _type_ok(key: str, value: Any) -> bool:

@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "INGEST_KEY": "leadpixel:ingest",
     # Seconds a request waits on Redis before writing directly instead.
     "INGEST_TIMEOUT": 0.05,
+    # Lines the Redis list may hold; past it a request writes directly (the
+    # buffer never grows without bound while no drainer runs).
+    "INGEST_MAX_LENGTH": 1_000_000,
     # PostgreSQL: prepare the request path's INSERT once per connection (False:
     # send it as text every time; see README "Prepared statements").
     "PREPARE_STATEMENTS": True,

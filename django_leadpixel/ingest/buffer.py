@@ -14,10 +14,12 @@ list; a lock lets one drainer run at a time.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 
 from ..classify import Verdict
@@ -75,13 +77,28 @@ def push_connection():
     return getattr(_pushers, "connection", None)
 
 
+# RPUSH unless the list holds INGEST_MAX_LENGTH lines already (then -1): one round trip.
+PUSH_SCRIPT = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+return redis.call('RPUSH', KEYS[1], ARGV[1])
+"""
+PUSH_SHA = hashlib.sha1(PUSH_SCRIPT.encode()).hexdigest()
+_full_warned = [0.0]
+
+
 def push(hit: Hit, verdict) -> bool:
-    """Append ``hit`` to the buffer. False when Redis could not take it in time."""
+    """Append ``hit`` to the buffer. False when Redis could not take it in time, or
+    the list is full (``INGEST_MAX_LENGTH``): the caller then writes directly."""
     line = dumps(to_line(hit, verdict))
     try:
         connection = _pusher()
-        connection.send_command("RPUSH", app_settings.INGEST_KEY, line, check_health=False)
-        connection.read_response()
+        args = (1, app_settings.INGEST_KEY, line, app_settings.INGEST_MAX_LENGTH)
+        connection.send_command("EVALSHA", PUSH_SHA, *args, check_health=False)
+        try:
+            length = connection.read_response()
+        except redis_errors().NoScriptError:  # a new or flushed server: load it once
+            connection.send_command("EVAL", PUSH_SCRIPT, *args, check_health=False)
+            length = connection.read_response()
     except Exception:  # noqa: BLE001 - any Redis trouble: the caller writes directly
         # A reply that came late would be read as the next one's: start afresh.
         # (If Redis did take the line, the direct write and the drain share its
@@ -91,6 +108,13 @@ def push(hit: Hit, verdict) -> bool:
         _pushers.key = None
         logger.warning("leadpixel: ingest buffer unavailable, writing %s %s directly",
                        hit.kind, hit.id, exc_info=True)
+        return False
+    if length == -1:
+        if time.monotonic() - _full_warned[0] > 60:  # once a minute, not once a hit
+            _full_warned[0] = time.monotonic()
+            logger.warning("leadpixel: the ingest buffer holds INGEST_MAX_LENGTH (%d) lines; "
+                           "writing directly. Is the ingest task running?",
+                           app_settings.INGEST_MAX_LENGTH)
         return False
     return True
 

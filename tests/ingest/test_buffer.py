@@ -279,3 +279,19 @@ def test_the_postgresql_bulk_insert_stores_what_bulk_create_stores():
 
     with pytest.raises(DataError), transaction.atomic():
         _insert([Open(message=message, occurred_at=when, source="human", method="PROPFIND!")])
+
+
+def test_a_full_buffer_sends_hits_to_the_database_directly(client, buffered, caplog):
+    # Issue 14, item 13: the Redis list has a maximum length.
+    redis, key = buffered
+    message = make_message()
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "INGEST": "redis",
+                                      "INGEST_KEY": key, "INGEST_MAX_LENGTH": 2,
+                                      "INGEST_REDIS_URL": "redis://127.0.0.1:6379/12"}):
+        redis.script_flush()  # the first push loads the script again (NOSCRIPT)
+        for _ in range(3):
+            assert pixel(client, message).status_code == 200
+        assert (redis.llen(key), Open.objects.count()) == (2, 1)
+        assert "holds INGEST_MAX_LENGTH (2) lines" in caplog.text
+        assert buffer.drain()["stored"] == 2
+    assert Open.objects.count() == 3
