@@ -284,6 +284,10 @@ def report_key(campaign: str, sent_at: datetime.datetime) -> ReportKey:
     return campaign, day
 
 
+def _new_token() -> str:
+    return uuid.uuid4().hex
+
+
 class ReportCellQuerySet(models.QuerySet):
     def in_use(self) -> bool:
         """Whether any cell was built: until then (or after a clear) nothing is marked."""
@@ -300,22 +304,32 @@ class ReportDirtyManager(models.Manager):
             keys.update(report_key(campaign, sent_at) for campaign, sent_at in rows)
         return keys
 
-    def mark(self, keys: Iterable[ReportKey]) -> None:
-        """Leave a marker for each cell (insert-only: no row is locked).
+    def in_use(self) -> bool:
+        """Whether writers mark cells: once a cell was built, or a first build began."""
+        return ReportCell.objects.in_use() or self.exists()
 
-        Nothing is written while the rollup is not in use, so markers do not pile
-        up in projects that never build it.
+    def mark(self, keys: Iterable[ReportKey], *, force: bool = False) -> None:
+        """Mark each cell out of date: one marker per cell, whatever the writers.
+
+        A marker is upserted with a new ``token``; a rebuild deletes it only if
+        its token is still the one it read before building, so a cell marked
+        again meanwhile stays marked. Nothing is written while the rollup is
+        not in use (``force``: the first build marks every cell before it
+        starts), so markers do not pile up in projects that never build it.
         """
         keys = set(keys)
-        if keys and ReportCell.objects.in_use():
-            self.bulk_create([self.model(campaign=c, day=d) for c, d in keys])
+        if keys and (force or self.in_use()):
+            self.bulk_create([self.model(campaign=c, day=d, token=uuid.uuid4().hex)
+                              for c, d in sorted(keys)],
+                             update_conflicts=True, unique_fields=["campaign", "day"],
+                             update_fields=["token"])
 
     def mark_messages(self, message_ids: Iterable[int]) -> None:
         """Mark the cells of these messages now; a database error is logged, not raised
         (the data is committed, only the rollup would lag: ``leadpixel_rollup --rebuild``)."""
         ids = set(message_ids)
         try:
-            if ids and ReportCell.objects.in_use():
+            if ids and self.in_use():
                 self.mark(self.keys_of_messages(ids))
         except DatabaseError:
             logger.exception("leadpixel: could not mark %d messages' report cells", len(ids))
@@ -357,22 +371,25 @@ class ReportCell(models.Model):
 
 
 class ReportDirty(models.Model):
-    """A cell whose events changed since it was built: appended by writers, never updated.
+    """A cell whose events changed since it was built: at most one marker per cell.
 
-    Insert-only, so writers never wait on each other or on the rebuild; the
-    rebuild deletes the markers it has dealt with.
+    Writers upsert it with a new ``token``; the rebuild deletes the markers it
+    has dealt with whose token has not changed since it read them.
     """
 
     id = models.BigAutoField(primary_key=True)
     campaign = models.CharField(_("campaign"), max_length=200, blank=True)
     day = models.DateField(_("sending day"))
+    token = models.CharField(_("token"), max_length=32, default=_new_token)
 
     objects = ReportDirtyManager()
 
     class Meta:
         verbose_name = _("stale report cell")
         verbose_name_plural = _("stale report cells")
-        indexes = [models.Index(fields=["campaign", "day"], name="leadpixel_dirty_cell")]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day"], name="leadpixel_dirty_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign or '-'} {self.day}"

@@ -15,8 +15,11 @@ caught up. A cell is out of date when:
   the number of messages and the sum of their ids are kept with the cell.
 
 ``refresh`` (the ``leadpixel-rollup`` beat task) rebuilds out-of-date cells.
-Markers are written after the data they describe is committed, so a rebuild
-that starts after a marker was numbered sees that data and may delete it.
+Markers are written after the data they describe is committed, one per cell
+with a token that changes each time; a rebuild deletes a marker only if its
+token is the one read before the cell was built, so a cell marked again
+meanwhile stays marked. The first build marks every cell before it reads
+anything, so it leaves nothing stale that it could have built.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -41,7 +44,6 @@ Key = ReportKey
 # report is computed from the events alone: the cells would save little.
 MAX_LIVE_CELLS = 200
 MAX_UNENRICHED = 5000
-FIRST_BUILD_MARGIN = datetime.timedelta(minutes=10)
 
 
 key_of = report_key
@@ -151,24 +153,27 @@ def refresh(limit: int | None = 500, *, rebuild: bool = False) -> dict[str, int]
     """Rebuild out-of-date cells, at most ``limit`` (None: all); ``rebuild`` redoes every cell.
 
     Idempotent, and safe to run in several workers at once: a marker is
-    deleted only by a rebuild that started after it was written.
+    deleted only by a rebuild that read it before building its cell, and not
+    if a writer marked the cell again meanwhile.
     """
     with timezone.override(timezone.get_default_timezone()):
         return _refresh(limit, rebuild)
 
 
 def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
-    # Writers mark nothing until the first cell exists: what they enrich while
-    # the first cells are built is marked here, once those cells exist (with a
-    # margin: a writer stamps enriched_at before it commits).
-    first, started = not in_use(), timezone.now() - FIRST_BUILD_MARGIN
-    newest = ReportDirty.objects.aggregate(n=Max("id"))["n"] or 0
     sent = messages_per_cell(Message.objects.order_by())
+    if not ReportDirty.objects.in_use():
+        # The first build: every cell is marked before anything is read, so that
+        # writers mark what they commit from now on (they mark nothing while the
+        # rollup is not in use); what committed before is in what is read next.
+        ReportDirty.objects.mark(sent, force=True)
+    # The markers as they are now: one re-marked during the build keeps its new token.
+    markers = {(c, d): token for c, d, token
+               in ReportDirty.objects.values_list("campaign", "day", "token")}
     built = {(c, d): (n, int(ids)) for c, d, n, ids
              in ReportCell.objects.values_list("campaign", "day", "sent", "id_sum")}
     todo = set(sent) if rebuild else {key for key, n in sent.items() if built.get(key) != n}
-    todo |= set(ReportDirty.objects.filter(id__lte=newest).values_list("campaign", "day")
-                .distinct().order_by())
+    todo |= set(markers)
     gone = [key for key in built if key not in sent]
     for key in gone:
         ReportCell.objects.filter(campaign=key[0], day=key[1]).delete()
@@ -182,12 +187,7 @@ def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
                 campaign=key[0], day=key[1],
                 defaults={"sent": ids["n"], "id_sum": ids["ids"] or 0, "data": data,
                           "built_at": timezone.now()})
-        ReportDirty.objects.filter(campaign=key[0], day=key[1], id__lte=newest).delete()
+        if key in markers:
+            ReportDirty.objects.filter(campaign=key[0], day=key[1], token=markers[key]).delete()
         done += 1
-    if first:
-        changed = set()
-        for model in (Open, Click):
-            changed.update(model.objects.filter(enriched_at__gte=started)
-                           .values_list("message_id", flat=True).distinct().order_by())
-        mark(keys_of_messages(changed))
     return {"built": done, "deleted": len(gone), "waiting": max(0, len(todo) - done)}

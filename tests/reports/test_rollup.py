@@ -269,3 +269,39 @@ def test_what_is_enriched_during_the_first_build_is_marked_after_it():
     assert event.enriched_at is not None
     assert ReportDirty.objects.filter(campaign=msgs[0].campaign).exists()
     assert_exact()
+
+
+def test_the_first_build_leaves_nothing_stale_it_could_build():
+    # Issue 14, item 16: the first build used to re-mark every cell with events enriched in
+    # the last ten minutes, so a fresh database stayed half stale until a second run.
+    populate(messages=40)
+    Open.objects.update(enriched_at=timezone.now())  # all enriched a moment ago
+    rollup.refresh()
+    assert not ReportDirty.objects.exists()
+    assert how()["live"] == 0 and how()["cells"] == ReportCell.objects.count() > 0
+    assert_exact()
+
+
+def test_markers_are_one_per_cell_whatever_the_writers():
+    # Issue 14, item 13: each enrichment used to append a marker until the next refresh.
+    msgs = populate(messages=6)
+    rollup.refresh()
+    same_cell = [m for m in msgs if rollup.key_of(m.campaign, m.sent_at)
+                 == rollup.key_of(msgs[0].campaign, msgs[0].sent_at)]
+    for _ in range(50):
+        ReportDirty.objects.mark_messages([m.pk for m in same_cell])
+    assert ReportDirty.objects.count() == 1
+    # Marked again while a rebuild runs, the cell stays marked after it.
+    compute = reports.partial
+
+    def partial_and_mark_again(messages, **kwargs):
+        data = compute(messages, **kwargs)
+        ReportDirty.objects.mark_messages([same_cell[0].pk])
+        return data
+
+    with mock.patch.object(reports.figures, "partial", side_effect=partial_and_mark_again):
+        rollup.refresh()
+    assert ReportDirty.objects.count() == 1
+    rollup.refresh()
+    assert not ReportDirty.objects.exists()
+    assert_exact()
