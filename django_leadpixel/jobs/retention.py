@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -41,7 +42,7 @@ def _delete_messages(queryset: QuerySet, batch_size: int | None) -> int:
             return deleted
         keys = ReportDirty.objects.keys_of_messages(ids)
         with transaction.atomic():
-            transaction.on_commit(lambda keys=keys: ReportDirty.objects.mark(keys))
+            transaction.on_commit(functools.partial(ReportDirty.objects.mark, keys))
             for model in EVENT_MODELS:
                 model.objects.filter(message_id__in=ids).delete()
             Message.objects.filter(pk__in=ids).delete()
