@@ -31,7 +31,8 @@ def sharing_cache(cache: CacheControls) -> Callable[[Callable[P, T]], CachedFunc
 
     def attach(function: Callable[P, T]) -> CachedFunction[P, T]:
         shared = cast("CachedFunction[P, T]", function)
-        shared.cache_info = cache.cache_info  # type: ignore[method-assign]  # set once, here
+        # Attaching the cache's methods to the function is the point; mypy flags any such assignment.
+        shared.cache_info = cache.cache_info  # type: ignore[method-assign]
         shared.cache_clear = cache.cache_clear  # type: ignore[method-assign]
         return shared
 
