@@ -11,6 +11,7 @@ instead of ``SELECT DISTINCT`` over the event tables.
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django import forms
 from django.contrib import admin
@@ -18,7 +19,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -28,10 +29,15 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from . import reports
-from .models import Click, Message, Open, Status
+from .models import Click, Message, MessageQuerySet, Open, Status
 from .reports import charts
 from .reports.export import csv_response
 from .sources import PROXY_SOURCES, SOURCES, Source
+
+if TYPE_CHECKING:
+    _QuerySet = QuerySet
+else:
+    _QuerySet = object
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -104,6 +110,7 @@ class CappedCountPaginator(Paginator):
     """
 
     cap = 5_000
+    object_list: QuerySet[Any]  # a changelist's queryset
 
     @cached_property
     def count(self) -> int:
@@ -115,7 +122,7 @@ class CappedCountPaginator(Paginator):
         return self.count > self.cap
 
 
-class ProbingDatesMixin:
+class ProbingDatesMixin(_QuerySet):
     """``datetimes()`` for the date hierarchy without ``SELECT DISTINCT`` over the table.
 
     Django lists the years, months or days that have rows with a DISTINCT
@@ -173,8 +180,8 @@ _probing_classes: dict[type, type] = {}
 class LargeTableMixin:
     """Changelist settings for tables of millions of rows."""
 
-    show_full_result_count = False
-    paginator = CappedCountPaginator
+    show_full_result_count: ClassVar[bool] = False
+    paginator: ClassVar[type] = CappedCountPaginator
 
     def get_changelist(self, request, **kwargs):
         return FastChangeList
@@ -218,7 +225,7 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, *args, campaigns=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].choices = [("", _("All campaigns"))] + [
+        cast(forms.ChoiceField, self.fields["campaign"]).choices = [("", _("All campaigns"))] + [
             (c, c or _("(no campaign)")) for c in campaigns
         ]
 
@@ -264,7 +271,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def get_queryset(self, request) -> QuerySet:
         # Annotated once for the whole page: no query per row.
-        return super().get_queryset(request).with_stats().with_status()
+        return cast(MessageQuerySet, super().get_queryset(request)).with_stats().with_status()
 
     # --- figures -------------------------------------------------------------------------
 
@@ -367,7 +374,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             "form": form,
             "report": report,
             # The CSV links repeat the effective filters, defaults included.
-            "query": form.data.urlencode(),
+            "query": cast(QueryDict, form.data).urlencode(),
             # Percentages for display; the report itself keeps fractions.
             "percent": {key: report[key] * 100 for key in (
                 "open_rate_people", "open_rate_all", "click_rate", "click_to_open")},
@@ -391,12 +398,12 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         bits += [d.isoformat() for d in (filters["start"], filters["end"]) if d]
         return "-".join(bits) + ".csv"
 
-    def report_csv_view(self, request: HttpRequest) -> HttpResponse:
+    def report_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
         _form, filters = self._report_filters(request)
         report = reports.campaign_report(**filters)
         return csv_response(reports.figures_rows(report), self._filename("report", filters))
 
-    def events_csv_view(self, request: HttpRequest) -> HttpResponse:
+    def events_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
         _form, filters = self._report_filters(request)
         return csv_response(reports.event_rows(**filters), self._filename("events", filters))
 
@@ -408,7 +415,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
 
 class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("occurred_at", "message_link", "source_badge", "place", "device", "ip")
+    list_display: tuple[str, ...] = (
+        "occurred_at", "message_link", "source_badge", "place", "device", "ip")
     list_filter = ("source", "masked", DeviceTypeFilter, "occurred_at")
     list_select_related = ("message",)
     date_hierarchy = "occurred_at"

@@ -305,12 +305,13 @@ def classify(
     table = ranges if ranges is not None else default_table()
     net = table.lookup(ip) if ip else None  # None for anything that is not an address
     net_kind = net.kind if net else ""
+    net_operator = net.operator if net else ""
 
     # 3. No user agent at all: real clients always send one (warmbly treats it as machine).
     if prof is None:
         if is_click and net_kind == "scanner":
             return Verdict(
-                "scanner", "Click with no user agent from a mail-security network", net.operator
+                "scanner", "Click with no user agent from a mail-security network", net_operator
             )
         return Verdict("bot", "Empty user agent")
 
@@ -352,12 +353,12 @@ def classify(
     if is_click and net_kind == "scanner":
         if not prof.browserish:
             return Verdict(
-                "scanner", "Non-browser click from a mail-security network", net.operator
+                "scanner", "Non-browser click from a mail-security network", net_operator
             )
         return Verdict(
             "unknown",
             "Browser click from a mail-security network (scanner sandbox or browser isolation)",
-            net.operator,
+            net_operator,
         )
 
     # 9. Bots, unfurlers, HTTP libraries.

@@ -42,7 +42,7 @@ class Status(models.TextChoices):
     UNOPENED = "unopened", _("Not opened")
 
 
-def _count(model: type[models.Model], **filters) -> Subquery:
+def _count(model: type[Open] | type[Click], **filters: Any) -> Coalesce:
     rows = (
         model.objects.filter(message=OuterRef("pk"), **filters)
         .order_by()
@@ -53,7 +53,7 @@ def _count(model: type[models.Model], **filters) -> Subquery:
     return Coalesce(Subquery(rows, output_field=models.IntegerField()), 0)
 
 
-def _first(model: type[models.Model], **filters) -> Subquery:
+def _first(model: type[Open] | type[Click], **filters: Any) -> Subquery:
     rows = (
         model.objects.filter(message=OuterRef("pk"), **filters)
         .order_by()
@@ -253,7 +253,7 @@ class Click(Event):
 
 # An event's kind ("open" or "click", as hits, tokens and tasks name it) and its
 # model; the other way round it is ``event._meta.model_name``.
-KINDS: dict[str, type[Event]] = {"open": Open, "click": Click}
+KINDS: dict[str, type[Open] | type[Click]] = {"open": Open, "click": Click}
 
 
 def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:

@@ -158,8 +158,8 @@ class RangeTable:
             cache[ip] = result
             return result
         if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-            if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
-                ip = ip.ipv4_mapped  # type: ignore[union-attr]
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
             return self._lookup_addr(ip)
         return None
 

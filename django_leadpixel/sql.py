@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 from django.db import DatabaseError, connections, models
 
 from .conf import app_settings
-from .models import KINDS, Message
+from .models import KINDS, Click, Message, Open
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -175,6 +175,7 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
     quote = conn.ops.quote_name
     model = KINDS[kind]
     without = dict(without_consent)
+    slots: list[tuple[models.Field | None, Any]]
     columns, values, slots, types = [], [], [], []
 
     def constant(f, value) -> str:
@@ -186,7 +187,7 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
         return "%s" if text is None else text
 
     for f in model._meta.concrete_fields:
-        columns.append(quote(f.column))
+        columns.append(quote(f.column))  # type: ignore[arg-type]  # a concrete field has a column
         if from_message and f.name == "message":
             values.append("m.id")
         elif from_message and f.name in CONSENT_FIELDS:
@@ -232,7 +233,7 @@ def params_of(slots: list[tuple[Any, Any]], row: dict[str, Any], conn) -> list[A
 # --- a batch, one statement -------------------------------------------------------
 
 
-def insert_many(connection, model: type[models.Model], rows: list) -> None:
+def insert_many(connection, model: type[Open] | type[Click], rows: list) -> None:
     """Insert ``rows`` of ``model``, skipping ids stored before (one statement on PostgreSQL)."""
     if not rows:
         return
@@ -263,7 +264,7 @@ def _unnest_sql(model: type[models.Model], alias: str) -> str | None:
         return None
     arrays = ", ".join(f"%s::{param_type(f, conn)}[]" for f in fields)
     return (f"INSERT INTO {quote(model._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"({', '.join(quote(f.column) for f in fields)}) "  # type: ignore[arg-type]  # as above
             f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TypedDict
 
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError
@@ -23,7 +24,15 @@ logger = logging.getLogger("django_leadpixel")
 
 # Errors worth another try: the database restarting or failing over.
 TRANSIENT = (DatabaseError, InterfaceError, OSError)
-RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 300,
+class RetryOptions(TypedDict):
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    retry_jitter: bool
+    max_retries: int
+
+
+RETRY: RetryOptions = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 300,
          "retry_jitter": True, "max_retries": 8}
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from user_agents import parse as ua_parse
 
+from .caching import sharing_cache
+
 logger = logging.getLogger("django_leadpixel")
 
 PARSE_LENGTH = 1000  # characters of an agent that are parsed (and cached)
@@ -175,6 +177,7 @@ def _parse_cached(ua: str) -> Agent:
         return EMPTY
 
 
+@sharing_cache(_parse_cached)
 def parse(ua: Any) -> Agent:
     """Parse a user agent (cut to ``PARSE_LENGTH`` characters). Never raises: empty,
     non-string or unparseable input gives ``EMPTY``. Cached (``parse.cache_info()``)."""
@@ -185,6 +188,3 @@ def parse(ua: Any) -> Agent:
         return EMPTY
     return _parse_cached(ua)
 
-
-parse.cache_info = _parse_cached.cache_info  # type: ignore[attr-defined]
-parse.cache_clear = _parse_cached.cache_clear  # type: ignore[attr-defined]

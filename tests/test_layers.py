@@ -16,7 +16,7 @@ NAME = "django_leadpixel"
 
 # Lowest first; a module may import from its own layer or any layer below.
 LAYERS = {
-    0: ("conf", "signals", "exceptions", "addresses"),
+    0: ("conf", "signals", "exceptions", "addresses", "caching"),
     1: ("sources", "tokens", "ranges", "useragents", "classify", "enrichment", "linkrewrite",
         "request"),
     2: ("models", "sql"),

@@ -9,6 +9,7 @@ as ``?ordering=field`` or ``?ordering=-field`` (descending).
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 import django_filters
 from django import forms
@@ -18,6 +19,11 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Message, Status
 from ..sources import SOURCES
+
+if TYPE_CHECKING:
+    _FilterSet = django_filters.FilterSet
+else:
+    _FilterSet = object
 
 DEVICE_TYPES = (
     ("desktop", _("Desktop")),
@@ -64,12 +70,13 @@ class MultipleChoiceFilter(django_filters.MultipleChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
-class StrictOrderingMixin:
+class StrictOrderingMixin(_FilterSet):
     """``?ordering=,`` or ``?ordering=source,`` is a mistake: say so rather than
     ignore the empty items as django-filter does."""
 
     def is_valid(self) -> bool:
-        raw = self.data.get("ordering")
+        # FilterSet stores ``data or QueryDict()``: never None (the stub allows None).
+        raw = self.data.get("ordering")  # type: ignore[union-attr]
         if raw and any(not part.strip() for part in raw.split(",")):
             self.form.add_error("ordering", _("Empty field name in ordering."))
         return super().is_valid()

@@ -165,7 +165,8 @@ class KeysetPagination(BasePagination):
         (a, b) > (x, y) written as a > x OR (a = x AND b > y), plus the
         redundant a >= x that lets the database use an index range on a.
         """
-        terms, equal = [], {}
+        terms: list[Q] = []
+        equal: dict[str, Any] = {}
         for (field, desc), value in zip(keys, values, strict=True):
             terms.append(Q(**equal, **{f"{field}__{'lt' if desc else 'gt'}": value}))
             equal[field] = value

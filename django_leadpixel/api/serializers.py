@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.template import Context
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +13,11 @@ from .. import tokens
 from ..models import SOURCE_LABELS, Message, Status
 from ..sources import SOURCES, VALUES
 from ..templatetags.leadpixel import lead_pixel
+
+if TYPE_CHECKING:
+    _Serializer = serializers.Serializer
+else:
+    _Serializer = object
 
 SOURCE_KEYS = VALUES
 
@@ -35,7 +40,7 @@ def _walk_strings(value: Any):
             yield from _walk_strings(item)
 
 
-class JSONTypesMixin:
+class JSONTypesMixin(_Serializer):
     """JSON has types: 42 is not a subject and 0 is not ``false``, although DRF's
     fields would coerce them (they are built for form data too)."""
 
@@ -183,7 +188,8 @@ class EventSerializer(serializers.Serializer):
     message = serializers.UUIDField(source="message_public_id", read_only=True,
                                     help_text=_("The message's public id."))
     occurred_at = serializers.DateTimeField(read_only=True)
-    source = serializers.ChoiceField(choices=SOURCES, read_only=True)
+    # A declared field (DRF's metaclass takes it off the class), not Field.source.
+    source = serializers.ChoiceField(choices=SOURCES, read_only=True)  # type: ignore[assignment]
     source_label = serializers.SerializerMethodField()
     reason = serializers.CharField(read_only=True)
     operator = serializers.CharField(read_only=True,

@@ -10,6 +10,9 @@ defaults for those do not change the API.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 from django.db.models import Count, F, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -39,6 +42,15 @@ from . import filters, serializers
 from .pagination import KeysetPagination, MessagePagination
 from .permissions import LeadpixelPermissionsMixin
 
+if TYPE_CHECKING:
+    from rest_framework.filters import BaseFilterBackend
+    from rest_framework.generics import BaseFilterProtocol
+    from rest_framework.schemas.inspectors import ViewInspector
+
+    _APIView = APIView
+else:
+    _APIView = object
+
 # Event columns the API shows; the raw IP and user agent are never loaded.
 EVENT_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator", "masked",
                 "anonymous", "enriched_at", "country", "region", "city", "device_type", "os",
@@ -64,10 +76,11 @@ def _responses(ok: dict, *, not_found: bool = False) -> dict:
             **_THROTTLED}
 
 
-class LeadpixelAPIMixin(LeadpixelPermissionsMixin):
-    schema = AutoSchema()  # drf-spectacular, whatever the host's DEFAULT_SCHEMA_CLASS
+class LeadpixelAPIMixin(LeadpixelPermissionsMixin, _APIView):
+    # drf-spectacular, whatever the host's DEFAULT_SCHEMA_CLASS
+    schema: ViewInspector | None = AutoSchema()
     throttle_scope = "leadpixel"
-    filter_backends = [DjangoFilterBackend]
+    filter_backends: Sequence[type[BaseFilterBackend | BaseFilterProtocol[Any]]] = [DjangoFilterBackend]
 
     def get_throttles(self) -> list:
         # A host that uses ScopedRateThrottle for its own views but sets no
@@ -105,7 +118,7 @@ def _event_list_schema(serializer, kind: str):
 class OpenViewSet(LeadpixelAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Opens of every message (the pixel was loaded), filterable."""
 
-    serializer_class = serializers.OpenSerializer
+    serializer_class: type[serializers.EventSerializer] = serializers.OpenSerializer
     filterset_class = filters.EventFilter
     pagination_class = KeysetPagination
 
@@ -182,6 +195,7 @@ class MessageViewSet(LeadpixelAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
         # page 200 would otherwise compute ten thousand messages' figures.
         ids = self.paginate_queryset(
             self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
+        assert ids is not None  # pagination_class is set
         rows = Message.objects.with_stats().with_status().in_bulk(ids)
         page = [rows[pk] for pk in ids if pk in rows]
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -197,8 +211,9 @@ class MessageViewSet(LeadpixelAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
                         status=status.HTTP_201_CREATED)
 
     def _detail(self, message: Message) -> dict:
-        message.opens_by_source = source_counts(Open, message)
-        message.clicks_by_source = source_counts(Click, message)
+        # Extra attributes that MessageDetailSerializer reads.
+        message.opens_by_source = source_counts(Open, message)  # type: ignore[attr-defined]
+        message.clicks_by_source = source_counts(Click, message)  # type: ignore[attr-defined]
         return serializers.MessageDetailSerializer(
             message, context=self.get_serializer_context()).data
 
@@ -246,13 +261,15 @@ class MessageEventsView(LeadpixelAPIMixin, GenericAPIView):
             filterset = self.filterset_class(request.query_params, _events(model, message),
                                              request=request)
             if not filterset.is_valid():
-                raise translate_validation(filterset.errors)
+                # It returns a DRF ValidationError; its stub says a dict.
+                raise translate_validation(filterset.errors)  # type: ignore[misc]
             querysets.append(filterset.qs.annotate(kind=Value(kind)))
-        page = self.paginator.paginate_querysets(querysets, request, view=self)
+        paginator = cast(KeysetPagination, self.paginator)
+        page = paginator.paginate_querysets(querysets, request, view=self)
         for event in page:
             if event.kind == "open":
                 event.url = event.position = None
-        return self.paginator.get_paginated_response(self.get_serializer(page, many=True).data)
+        return paginator.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 @extend_schema(
@@ -277,11 +294,14 @@ class StatsView(LeadpixelAPIMixin, APIView):
 class LeadpixelSchemaGenerator(SchemaGenerator):
     """Only this API's endpoints, wherever the host mounts it."""
 
+    # drf-spectacular's endpoints are (path, regex, method, callback); DRF's stubs say 3-tuples.
+    endpoints: list[tuple[str, str, str, Any]] | None  # type: ignore[assignment]
+
     def _initialise_endpoints(self) -> None:
         super()._initialise_endpoints()
         self.endpoints = [
             (path, regex, method, callback)
-            for path, regex, method, callback in self.endpoints
+            for path, regex, method, callback in self.endpoints or ()
             if isinstance(getattr(callback, "cls", None), type)
             and issubclass(callback.cls, LeadpixelAPIMixin)
         ]

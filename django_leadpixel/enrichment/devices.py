@@ -11,6 +11,7 @@ import dataclasses
 import functools
 
 from .. import useragents
+from ..caching import sharing_cache
 
 USER_AGENT_PARSE_LENGTH = useragents.PARSE_LENGTH
 USER_AGENT_CACHE_SIZE = useragents.CACHE_SIZE
@@ -30,6 +31,7 @@ EMPTY_DEVICE = Device()
 FIELDS = tuple(field.name for field in dataclasses.fields(Device))
 
 
+@sharing_cache(useragents.parse)
 def parse_user_agent(ua: str) -> Device:
     """Device type, OS, browser and mail client of a user agent string.
 
@@ -47,6 +49,3 @@ def _device(agent: useragents.Agent) -> Device:
         return EMPTY_DEVICE
     return Device(**{name: getattr(agent, name) for name in FIELDS})
 
-
-parse_user_agent.cache_info = useragents.parse.cache_info  # type: ignore[attr-defined]
-parse_user_agent.cache_clear = useragents.parse.cache_clear  # type: ignore[attr-defined]

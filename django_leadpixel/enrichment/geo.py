@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from .. import addresses
+from ..caching import sharing_cache
 from ..conf import SETTING_NAME, app_settings
 from ..exceptions import GeoDatabaseError
 
@@ -450,6 +451,7 @@ def _locate_cached(ip: str) -> tuple[Place, str]:
     return locator.locate(ip)
 
 
+@sharing_cache(_locate_cached)
 def locate(ip: str) -> tuple[Place, str]:
     """(place, GeoStatus) from the shared locator, through a bounded LRU cache.
 
@@ -464,9 +466,6 @@ def locate(ip: str) -> tuple[Place, str]:
         problem = locator_problem()
         return EMPTY_PLACE, problem[0] if problem else GeoStatus.NO_DATABASE
 
-
-locate.cache_info = _locate_cached.cache_info  # type: ignore[attr-defined]
-locate.cache_clear = _locate_cached.cache_clear  # type: ignore[attr-defined]
 
 
 def geoip_problem() -> str | None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 
 from .. import sql
 from ..classify import Verdict
@@ -66,7 +66,8 @@ def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
     insert = plan(hit.kind, conn.alias)
     stored = stored_fields(hit, verdict, True)
     params = sql.params_of(insert.slots, stored, conn)
-    params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
+    public_id = cast(models.UUIDField, Message._meta.get_field("public_id"))
+    params.append(public_id.get_db_prep_value(hit.message_id, conn))
     try:
         with savepoint_if_needed(conn), conn.cursor() as cursor:
             sql.execute(conn, cursor, insert.sql, insert.types, params)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -53,7 +53,7 @@ def write(model: type[Open] | type[Click], rows: list[Open | Click], *, only_new
     """
     now = timezone.now()
     if model is Click:
-        settle_clicks(rows)
+        settle_clicks(cast("list[Click]", rows))  # a model's rows are of that model
     ReportDirty.objects.mark_messages_after_commit(row.message_id for row in rows)
     if connection.vendor == "postgresql":
         return sql.update_many(connection, model, rows, lambda row: fields_of(row, now),

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 from django.db import connection
 from django.db.models import Model, QuerySet
 
 from ..models import Click, Open
 
+_M = TypeVar("_M", bound=Model)
+
 EVENT_MODELS: tuple[type[Open] | type[Click], ...] = (Open, Click)
 
 
-def locked_batch(queryset: QuerySet, size: int) -> list[Model]:
+def locked_batch(queryset: QuerySet[_M], size: int) -> list[_M]:
     """The first ``size`` rows of ``queryset``, locked for this transaction.
 
     PostgreSQL: rows another worker holds are skipped, so several workers
@@ -23,7 +26,7 @@ def locked_batch(queryset: QuerySet, size: int) -> list[Model]:
     return list(queryset[:size])
 
 
-def iter_chunks(queryset: QuerySet, size: int) -> Iterator[list[Model]]:
+def iter_chunks(queryset: QuerySet[_M], size: int) -> Iterator[list[_M]]:
     """Rows of ``queryset`` in primary-key order, ``size`` at a time (keyset paging)."""
     last_pk = None
     while True:

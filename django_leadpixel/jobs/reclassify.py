@@ -66,8 +66,9 @@ def _request_verdict(event: Open | Click, kind: str) -> Verdict:
     """What an event's stored request shows; an anonymous event keeps its stored verdict."""
     if event.anonymous:
         return Verdict(event.source, event.reason, event.operator)
+    honeypot = event.honeypot if isinstance(event, Click) else False
     return classify(ip=event.ip, user_agent=event.user_agent, kind=kind, method=event.method,
-                    **({"honeypot": event.honeypot} if kind == "click" else {}))
+                    honeypot=honeypot)
 
 
 def _rejudge(event: Open | Click, verdict: Verdict) -> bool:

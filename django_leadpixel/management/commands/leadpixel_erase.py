@@ -30,7 +30,7 @@ class Command(BaseCommand):
         messages = jobs.recipient_messages(email)
         public_ids = {str(value) for value in messages.values_list("public_id", flat=True)}
         cells = ReportDirty.objects.keys_of_messages(messages.values_list("pk", flat=True))
-        lines = Counter()
+        lines: Counter[str] = Counter()
         # First what waits outside the database, so that no drain or replay
         # stores those hits again after the rows are gone.
         if public_ids:

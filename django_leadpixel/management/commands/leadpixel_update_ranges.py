@@ -101,10 +101,10 @@ def _read(source: str) -> str:
 
 
 def _collapse(networks: list[str]) -> list[str]:
-    v4 = [ipaddress.ip_network(n) for n in networks if ":" not in n]
-    v6 = [ipaddress.ip_network(n) for n in networks if ":" in n]
-    out = [str(n) for n in ipaddress.collapse_addresses(v4)]  # type: ignore[arg-type]
-    out += [str(n) for n in ipaddress.collapse_addresses(v6)]  # type: ignore[arg-type]
+    v4 = [ipaddress.IPv4Network(n) for n in networks if ":" not in n]
+    v6 = [ipaddress.IPv6Network(n) for n in networks if ":" in n]
+    out = [str(n) for n in ipaddress.collapse_addresses(v4)]
+    out += [str(n) for n in ipaddress.collapse_addresses(v6)]
     return out
 
 
