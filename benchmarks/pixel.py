@@ -2,11 +2,10 @@
 
 Run by hand (not by the test suite); only ever loads 127.0.0.1:
 
-    .venv/bin/python benchmarks/pixel.py                 # all five scenarios, 10 s each
-    .venv/bin/python benchmarks/pixel.py --ingest redis  # with LEADPIXEL_INGEST=redis
-    .venv/bin/python benchmarks/pixel.py --ingest redis --drain after  # buffer a burst
-    .venv/bin/python benchmarks/pixel.py --ingest both   # direct, then buffered: one run's ratios
-    .venv/bin/python benchmarks/pixel.py --scenarios c,d --duration 5
+    .venv/bin/python benchmarks/pixel.py --ingest both --drain both  # the README's table
+    .venv/bin/python benchmarks/pixel.py                 # direct ingestion: five scenarios
+    .venv/bin/python benchmarks/pixel.py --ingest redis --drain after  # buffered: a burst
+    .venv/bin/python benchmarks/pixel.py --scenarios pixel,click --rounds 3 --duration 3
 
 Scenarios, each with the same client, headers and gunicorn (sync workers):
 
@@ -16,21 +15,40 @@ Scenarios, each with the same client, headers and gunicorn (sync workers):
   (d) click   GET /t/c/<token>  (302)
   (e) push    bare Django view doing one RPUSH to Redis  (the ceiling of buffered ingestion)
 
-For each: requests/s at peak (closed loop, ``--connections``), p50/p99 latency,
-non-2xx/3xx answers and socket errors; then p50/p99 again at about 80% of
-that peak (wrk's ``delay()`` hook paces each connection); then a row check:
-rows stored must equal answers. wrk stops mid-flight, so after a wrk run the
-server may finish up to one request per connection that wrk never counted:
-the wrk check accepts ``0 <= rows - answers <= connections``; an exact check
-follows (``--exact`` requests from a bounded Python client, rows must equal
-its 2xx/302 answers exactly).
+``--ingest`` says how (c) and (d) store their hits: ``direct`` (the default),
+``redis`` (LEADPIXEL_INGEST=redis: buffered, a drainer process moving the
+buffer into PostgreSQL) or ``both``. Buffered, ``--drain`` says what the
+drainer does while the load runs: ``after`` holds it (SIGSTOP) until the load
+stops, as a buffer absorbing a burst does; ``during`` lets it drain alongside,
+sharing the CPU; ``both`` (the default) runs each. A buffered scenario is
+named after its drain: ``pixel[after]``, ``click[during]``. One gunicorn per
+ingestion mode is started once, and the scenarios alternate between them.
+
+The machine is assumed busy with other work, so a single run of each
+scenario is not to be trusted: every scenario runs ``--rounds`` times for
+``--duration`` seconds, each round in its own order (shuffled with
+``--seed``). Every ratio ((c)/(b), buffered/direct, ...) is taken within each
+round, and reported as the median of those per-round ratios with their
+spread (min-max and interquartile range), beside each scenario's median
+requests/s. Per round and scenario: requests/s at peak (closed loop,
+``--connections``), p50/p99 latency, non-2xx/3xx answers and socket errors;
+a row check: rows stored must equal answers (wrk stops mid-flight, so after
+a wrk run the server may finish up to one request per connection that wrk
+never counted: the check accepts ``0 <= rows - answers <= connections``);
+then, right after, p50/p99 at about 80% of that round's peak (wrk's
+``delay()`` hook paces each connection), reported as the median over the
+rounds with its min-max. Once per scenario, after the rounds, an exact row
+check: ``--exact`` requests from a bounded Python client, rows must equal
+its 2xx/302 answers exactly.
 
 Needs wrk (``apt-get install wrk``), gunicorn, PostgreSQL on 127.0.0.1:5432 and
-(by default, for the production-like off-path enrichment publish) Redis on
-127.0.0.1:6379. The ceiling views live in example_project/benchviews and are
-mounted at /bench/ when LEADPIXEL_BENCH_VIEWS=1 (example settings/urls); when
-the example project does not have that switch yet, a settings shim in a
-temporary directory mounts them.
+Redis on 127.0.0.1:6379 (its database 13 is the benchmark's own: the
+production-like off-path enrichment publish, the ingest buffer and (e)'s
+list; flushed before and after). The ceiling views live in
+example_project/benchviews and are mounted at /bench/ when
+LEADPIXEL_BENCH_VIEWS=1 (example settings/urls); when the example project
+does not have that switch yet, a settings shim in a temporary directory
+mounts them.
 """
 
 from __future__ import annotations
@@ -40,6 +58,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -47,15 +66,20 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchenv import ROOT, flush_redis_db  # noqa: E402  (benchmarks/benchenv.py)
+from timing import median_spread, round_ratios  # noqa: E402  (benchmarks/timing.py)
 
 EXAMPLE = ROOT / "example_project"
 SECRET = "leadpixel-benchmark-not-secret"
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/120.0.0.0 Safari/537.36")
-REDIS_DB = 13  # the publish queue of this benchmark (no worker consumes it); flushed after
+REDIS_DB = 13  # the publish queue (no worker consumes it) and the ingest buffer; flushed after
+INGEST_REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+CEILINGS = ("gif", "insert", "push")
+ENDPOINTS = ("pixel", "click")
 
 LUA = r"""
 local threads = {}
@@ -132,7 +156,8 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 # --- environment, database, tokens --------------------------------------------------------
 
 
-def server_env(args, shim_dir: Path | None) -> dict[str, str]:
+def server_env(args, shim_dir: Path | None, ingest: str) -> dict[str, str]:
+    """The environment of one gunicorn: ``ingest`` is "direct" or "redis"."""
     env = {
         **os.environ,
         "DJANGO_SECRET_KEY": SECRET,
@@ -157,10 +182,12 @@ def server_env(args, shim_dir: Path | None) -> dict[str, str]:
         env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
     else:
         env.pop("CELERY_BROKER_URL", None)  # eager: enrichment runs in the request
-    if args.mode:
-        env["LEADPIXEL_INGEST"] = args.mode
+    if ingest == "redis":
+        env["LEADPIXEL_INGEST"] = "redis"
+        env["LEADPIXEL_INGEST_REDIS_URL"] = INGEST_REDIS_URL
     else:
         env.pop("LEADPIXEL_INGEST", None)
+        env.pop("LEADPIXEL_INGEST_REDIS_URL", None)
     return env
 
 
@@ -266,13 +293,13 @@ def count_rows(model, message_pk) -> int:
 
 
 def buffered_lines() -> int:
-    """Hits still waiting in the ingest buffer (0 unless the server buffers)."""
-    if os.environ.get("LEADPIXEL_INGEST") != "redis":
-        return 0
-    from django_leadpixel.conf import app_settings
-    from django_leadpixel.ingest import buffer
+    """Hits still waiting in the ingest buffer (0 unless a server buffers)."""
+    import redis
 
-    return buffer.client().llen(app_settings.INGEST_KEY)
+    from django_leadpixel.conf import app_settings
+
+    with redis.Redis.from_url(INGEST_REDIS_URL) as connection:
+        return connection.llen(app_settings.INGEST_KEY)
 
 
 def settle(model, message_pk, timeout: float) -> int:
@@ -281,6 +308,8 @@ def settle(model, message_pk, timeout: float) -> int:
     The buffer matters at the start: the drainer may still be starting up
     while the warm-up's hits wait in Redis and no row moves yet.
     """
+    if model is None:
+        return 0
     last, stable_since = count_rows(model, message_pk), time.monotonic()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -359,7 +388,7 @@ def paced_run(url: str, args, peak: dict) -> dict:
     target = args.fraction * peak["rps"]
     cycle_ms = 1000.0 * args.connections / target
     delay = max(0.0, cycle_ms - peak["p50_us"] / 1000.0 * 0.5)
-    probe = run_wrk(url, args, min(5, args.duration), delay)
+    probe = run_wrk(url, args, min(2, args.duration), delay)
     # Correct the pause by the rate actually reached (latency falls as load falls).
     delay = max(0.0, delay + 1000.0 * args.connections * (1 / target - 1 / probe["rps"]))
     paced = run_wrk(url, args, args.duration, delay)
@@ -368,7 +397,31 @@ def paced_run(url: str, args, peak: dict) -> dict:
     return paced
 
 
-# --- main ---------------------------------------------------------------------------------
+# --- scenarios and servers ----------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    name: str  # in the report: "pixel", "pixel[after]", ...
+    target: str  # what it requests: a key of prepare_messages()
+    ingest: str  # the gunicorn it loads: "direct" or "redis"
+    drain: str | None = None  # buffered: "after" (drainer held during the load) or "during"
+
+
+def plan(names: list[str], ingest: str, drain: str) -> list[Scenario]:
+    """The scenarios of one invocation: ceilings once, endpoints once per ingestion (and drain)."""
+    direct, buffered = ingest in ("direct", "both"), ingest in ("redis", "both")
+    drains = ["after", "during"] if drain == "both" else [drain]
+    scenarios = []
+    for name in names:
+        if name in CEILINGS:  # they ignore LEADPIXEL_INGEST: any server will do
+            scenarios.append(Scenario(name, name, "direct" if direct else "redis"))
+            continue
+        if direct:
+            scenarios.append(Scenario(name, name, "direct"))
+        if buffered:
+            scenarios += [Scenario(f"{name}[{d}]", name, "redis", d) for d in drains]
+    return scenarios
 
 
 def start_gunicorn(args, env) -> tuple[subprocess.Popen, int, Path]:
@@ -387,65 +440,207 @@ def start_gunicorn(args, env) -> tuple[subprocess.Popen, int, Path]:
     return proc, port, logfile
 
 
-def run_mode(args, env: dict, targets: dict, scenarios: list[str]) -> dict[str, dict]:
-    """Start gunicorn (and with INGEST=redis the drainer), run ``scenarios``, stop."""
-    flush_redis_db(REDIS_DB)
-    proc, port, logfile = start_gunicorn(args, env)
-    drainer = start_drainer(env) if args.mode == "redis" else None
-    base = f"http://127.0.0.1:{port}"
-    log(f"gunicorn pid {proc.pid} on {base}, {args.workers} sync workers; "
-        f"enrich={args.enrich} ingest={args.mode or 'sync'}; log {logfile}")
-    results: dict[str, dict] = {}
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        for name in scenarios:
-            path, model, message_pk = targets[name]
-            url = base + path
-            # Warm every worker (imports, connections, caches) with rows not counted later.
-            exact_load(port, path, 10 * args.workers, args.workers, 20)
-            before = settle(model, message_pk, args.settle)
-            with held(drainer if args.drain == "after" else None):
-                peak = run_wrk(url, args, args.duration)
-            after = settle(model, message_pk, args.settle)
-            answered = sum(v for k, v in peak["status"].items() if k in ("200", "302"))
-            stored = after - before if model is not None else None
-            with held(drainer if args.drain == "after" else None):
-                paced = paced_run(url, args, peak)
-            exact = None
-            if args.exact and model is not None:
-                base_rows = settle(model, message_pk, args.settle)
-                exact = exact_load(port, path, args.exact, min(4, args.connections), 60)
-                rows = settle(model, message_pk, args.settle) - base_rows
-                ok = sum(v for k, v in exact["statuses"].items() if k in (200, 302))
-                exact.update(rows=rows, answered=ok, equal=rows == ok)
-            results[name] = {
-                "peak": peak,
-                "paced": paced,
-                "wrk_rows": {"stored": stored, "answered": answered,
-                             "in_flight_at_cutoff": None if stored is None else stored - answered,
-                             "ok": None if stored is None
-                             else 0 <= stored - answered <= args.connections},
-                "exact": exact,
-            }
-            log(f"{name}: {peak['rps']:.0f} req/s p50 {peak['p50_us'] / 1000:.2f} ms "
-                f"p99 {peak['p99_us'] / 1000:.2f} ms; paced {paced['rps']:.0f} req/s p99 "
-                f"{paced['p99_us'] / 1000:.2f} ms")
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- rounds -------------------------------------------------------------------------------
+
+
+def answered(status: dict) -> int:
+    return sum(v for k, v in status.items() if str(k) in ("200", "302"))
+
+
+def scenario_round(args, port: int, scenario: Scenario, targets: dict, drainer) -> dict:
+    """One round of ``scenario``: wrk at peak and rows stored against its answers, then
+    wrk paced to ``--fraction`` of that peak; the buffer is drained before it returns."""
+    path, model, message_pk = targets[scenario.target]
+    url = f"http://127.0.0.1:{port}{path}"
+    hold = None if scenario.drain == "during" else drainer
+    before = settle(model, message_pk, args.settle)
+    with held(hold):
+        peak = run_wrk(url, args, args.duration)
+    stored = settle(model, message_pk, args.settle) - before if model is not None else None
+    ok = answered(peak["status"])
+    peak["rows"] = {"stored": stored, "answered": ok,
+                    "ok": None if stored is None else 0 <= stored - ok <= args.connections}
+    with held(hold):
+        paced = paced_run(url, args, peak)
+    settle(model, message_pk, args.settle)
+    return {"peak": peak, "paced": paced}
+
+
+def exact_check(args, port: int, scenario: Scenario, targets: dict) -> dict | None:
+    """Once per scenario, after the rounds: rows must equal a bounded client's answers."""
+    path, model, message_pk = targets[scenario.target]
+    if not args.exact or model is None:
+        return None
+    base_rows = settle(model, message_pk, args.settle)
+    exact = exact_load(port, path, args.exact, min(4, args.connections), 60)
+    rows = settle(model, message_pk, args.settle) - base_rows
+    ok = answered(exact["statuses"])
+    exact.update(rows=rows, answered=ok, equal=rows == ok)
+    log(f"{scenario.name}: exact {rows} rows / {ok} answers")
+    return exact
+
+
+def run(args, scenarios: list[Scenario], envs: dict[str, dict], targets: dict) -> dict:
+    """Start one gunicorn per ingestion mode (and the drainer), run the rounds, stop."""
+    flush_redis_db(REDIS_DB)
+    servers: dict[str, tuple[subprocess.Popen, int, Path]] = {}
+    drainer = None
+    try:
+        for mode, env in envs.items():
+            servers[mode] = start_gunicorn(args, env)
+            log(f"{mode}: gunicorn pid {servers[mode][0].pid} on 127.0.0.1:{servers[mode][1]}, "
+                f"{args.workers} sync workers, enrich={args.enrich}; log {servers[mode][2]}")
+        if "redis" in envs:
+            drainer = start_drainer(envs["redis"])
+        # Warm every worker (imports, connections, caches) with rows not counted later.
+        for mode, target in dict.fromkeys((s.ingest, s.target) for s in scenarios):
+            exact_load(servers[mode][1], targets[target][0], 10 * args.workers, args.workers, 20)
+        rounds = []
+        rng = random.Random(args.seed)
+        for number in range(1, args.rounds + 1):
+            order = list(scenarios)
+            rng.shuffle(order)
+            log(f"round {number}/{args.rounds}: {', '.join(s.name for s in order)}")
+            runs = {}
+            for scenario in order:
+                run_ = runs[scenario.name] = scenario_round(args, servers[scenario.ingest][1],
+                                                            scenario, targets, drainer)
+                peak, paced, rows = run_["peak"], run_["paced"], run_["peak"]["rows"]
+                log(f"  {scenario.name}: {peak['rps']:.0f} req/s p50 {peak['p50_us'] / 1000:.2f} ms "
+                    f"p99 {peak['p99_us'] / 1000:.2f} ms"
+                    + ("" if rows["stored"] is None else
+                       f"; rows {rows['stored']}/{rows['answered']}")
+                    + f"; paced {paced['rps']:.0f} req/s (target {paced['target_rps']:.0f}) "
+                    f"p99 {paced['p99_us'] / 1000:.2f} ms")
+            rounds.append({"order": [s.name for s in order], "runs": runs})
+        exact = {s.name: exact_check(args, servers[s.ingest][1], s, targets) for s in scenarios}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc, _, _ in servers.values():
+            stop(proc)
         if drainer is not None:
+            drainer.send_signal(signal.SIGCONT)
             drainer.kill()
-        if args.enrich == "broker":
-            flush_redis_db(REDIS_DB)
-    return results
+            drainer.wait()
+        flush_redis_db(REDIS_DB)
+    return {"rounds": rounds, "exact": exact}
+
+
+# --- summary ------------------------------------------------------------------------------
+
+
+def ratio_specs(names: list[str]) -> list[tuple[str, str, str, str, float | None]]:
+    """(label, numerator, denominator, meaning, target) of every ratio the scenarios allow."""
+    present = set(names)
+    specs = []
+    for endpoint in ENDPOINTS:
+        letter = "(c)" if endpoint == "pixel" else "(d)"
+        if endpoint in present:
+            specs.append((f"{endpoint}/insert", endpoint, "insert", f"{letter}/(b)", 0.9))
+        for name in (n for n in names if n.startswith(endpoint + "[")):
+            specs.append((f"{name}/{endpoint}", name, endpoint, "buffered/direct", 2.0))
+            specs.append((f"{name}/push", name, "push", "buffered/(e)", None))
+            specs.append((f"{name}/gif", name, "gif", "buffered/(a)", None))
+        specs.append((f"push/{endpoint}", "push", endpoint, f"(e)/{letter}", None))
+        specs.append((f"gif/{endpoint}", "gif", endpoint, f"(a)/{letter}", None))
+    return [spec for spec in specs if spec[1] in present and spec[2] in present]
+
+
+def summarise(scenarios: list[Scenario], result: dict) -> dict:
+    rounds = result["rounds"]
+    table = {}
+    for scenario in scenarios:
+        peaks = [r["runs"][scenario.name]["peak"] for r in rounds]
+        paced = [r["runs"][scenario.name]["paced"] for r in rounds]
+        rows = [p["rows"] for p in peaks]
+        table[scenario.name] = {
+            "rps": median_spread([p["rps"] for p in peaks]),
+            "p50_ms": median_spread([p["p50_us"] / 1000 for p in peaks])["median"],
+            "p99_ms": median_spread([p["p99_us"] / 1000 for p in peaks])["median"],
+            "non2xx3xx": sum(w["non2xx3xx"] for w in peaks + paced),
+            "socket_errors": sum(w["socket_errors"] for w in peaks + paced),
+            "paced": {"rps": median_spread([q["rps"] for q in paced])["median"],
+                      "p50_ms": median_spread([q["p50_us"] / 1000 for q in paced])["median"],
+                      "p99_ms": median_spread([q["p99_us"] / 1000 for q in paced])},
+            "rows": None if rows[0]["stored"] is None else {
+                "stored": sum(r["stored"] for r in rows),
+                "answered": sum(r["answered"] for r in rows),
+                "ok": all(r["ok"] for r in rows)},
+            "exact": result["exact"][scenario.name],
+        }
+    rps = [{name: run_["peak"]["rps"] for name, run_ in r["runs"].items()} for r in rounds]
+    ratios = {}
+    for label, numerator, denominator, meaning, target in ratio_specs([s.name for s in scenarios]):
+        values = round_ratios(rps, numerator, denominator)
+        if values:
+            ratios[label] = {**median_spread(values), "per_round": values, "meaning": meaning,
+                             "target": target}
+    return {"scenarios": table, "ratios": ratios}
+
+
+def report(summary: dict, args) -> None:
+    print(f"\nleadpixel benchmark: gunicorn {args.workers} sync workers, wrk -t{args.wrk_threads} "
+          f"-c{args.connections}, PostgreSQL, enrich={args.enrich}, ingest={args.ingest}"
+          + (f", drain {args.drain}" if args.ingest != "direct" else "")
+          + f"; {args.rounds} rounds x {args.duration:g} s per scenario, order shuffled "
+          f"(seed {args.seed})")
+    head = (f"{'scenario':14} {'req/s [min-max]':>20} {'p50 ms':>6} {'p99 ms':>6} "
+            f"{'non2xx':>6} {'sockerr':>7} | {'@' + format(args.fraction, '.0%'):>4} {'req/s':>5} "
+            f"{'p50 ms':>6} {'p99 ms [min-max]':>18} | {'rows/answers (wrk)':>20} {'exact':>13}")
+    print(head)
+    print("-" * len(head))
+    for name, r in summary["scenarios"].items():
+        rps, paced, rows, exact = r["rps"], r["paced"], r["rows"], r["exact"]
+        spread = f"{rps['median']:.0f} [{rps['min']:.0f}-{rps['max']:.0f}]"
+        p99 = paced["p99_ms"]
+        p99txt = f"{p99['median']:.2f} [{p99['min']:.1f}-{p99['max']:.1f}]"
+        rowtxt = "-" if rows is None else (
+            f"{rows['stored']}/{rows['answered']} {'ok' if rows['ok'] else 'FAIL'}")
+        exacttxt = "-" if exact is None else (
+            f"{exact['rows']}/{exact['answered']} {'ok' if exact['equal'] else 'FAIL'}")
+        print(f"{name:14} {spread:>20} {r['p50_ms']:6.2f} {r['p99_ms']:6.2f} {r['non2xx3xx']:6d} "
+              f"{r['socket_errors']:7d} | {'':4} {paced['rps']:5.0f} {paced['p50_ms']:6.2f} "
+              f"{p99txt:>18} | {rowtxt:>20} {exacttxt:>13}")
+    print(f"Medians of {args.rounds} rounds: req/s, p50 and p99 at peak, and paced to "
+          f"~{args.fraction:.0%} of each round's peak (@). rows/answers (wrk): summed over the "
+          f"rounds (wrk stops mid-flight, so each round may store up to {args.connections} rows "
+          "more than it counted answers); exact: one bounded run after the rounds.")
+    if summary["ratios"]:
+        print(f"\n{'ratio (within each round)':38} {'median':>6} {'min-max':>11} {'IQR':>11}  "
+              f"{'target':14} (per round)")
+        for label, r in summary["ratios"].items():
+            target = "" if r["target"] is None else (
+                f">= {r['target']:g} {'met' if r['median'] >= r['target'] else 'NOT met'}")
+            print(f"{label:22} {r['meaning']:16} {r['median']:6.2f} "
+                  f"{r['min']:5.2f}-{r['max']:<5.2f} {r['q1']:5.2f}-{r['q3']:<5.2f}  {target:14} "
+                  f"({' '.join(format(v, '.2f') for v in r['per_round'])})")
+    for name, r in summary["scenarios"].items():
+        if name.split("[")[0] in ENDPOINTS:
+            p99 = r["paced"]["p99_ms"]
+            print(f"{name} p99 at ~{args.fraction:.0%} of peak = {p99['median']:.2f} ms, "
+                  f"{p99['min']:.2f}-{p99['max']:.2f} over the rounds (target < 20 ms: "
+                  f"{'met' if p99['median'] < 20 else 'NOT met'})")
+
+
+# --- main ---------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", default="gif,insert,push,pixel,click")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--scenarios", default=",".join(CEILINGS + ENDPOINTS),
+                        help="of gif, insert, push, pixel, click")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds: every scenario once in each, in shuffled order")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--seed", type=int, default=1, help="of the rounds' shuffled orders")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
@@ -453,93 +648,42 @@ def main() -> int:
     parser.add_argument("--enrich", choices=("broker", "eager"), default="broker",
                         help="broker: publish to Redis off the request path (production); "
                              "eager: enrichment runs inside the request (example default)")
-    parser.add_argument("--ingest", default=os.environ.get("LEADPIXEL_INGEST", ""),
-                        help="set LEADPIXEL_INGEST for the server (e.g. redis); 'both': the "
-                             "endpoints direct, then buffered, in one run")
+    parser.add_argument("--ingest", choices=("direct", "redis", "both"),
+                        default=os.environ.get("LEADPIXEL_INGEST") or "direct",
+                        help="how the pixel and the click store hits: direct, redis (buffered, "
+                             "LEADPIXEL_INGEST=redis) or both, alternating in the same rounds")
+    parser.add_argument("--drain", choices=("after", "during", "both"), default="both",
+                        help="buffered: hold the drainer (SIGSTOP) until the load stops, as a "
+                             "buffer absorbing a burst does (after), drain while the load runs, "
+                             "sharing the CPU (during), or each as its own scenario (both)")
     parser.add_argument("--fraction", type=float, default=0.8, help="paced load, of peak")
     parser.add_argument("--exact", type=int, default=400,
                         help="requests of the exact row check (0: skip)")
     parser.add_argument("--settle", type=float, default=30.0,
                         help="max seconds to wait for rows to stop moving before counting")
-    parser.add_argument("--drain", choices=("during", "after"), default="during",
-                        help="with --ingest redis: drain while the load runs (the drainer "
-                             "shares the CPU), or hold it (SIGSTOP) until the load stops, "
-                             "as a buffer absorbing a burst does")
-    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--json", help="also write the rounds and the summary to this file")
     args = parser.parse_args()
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(names) - set(CEILINGS + ENDPOINTS)
+    if unknown or args.rounds < 1:
+        parser.error(f"unknown scenarios {sorted(unknown)}" if unknown else "--rounds must be >= 1")
 
+    scenarios = plan(names, args.ingest, args.drain)
     shim = make_shim()
-    modes = ["", "redis"] if args.ingest == "both" else [args.ingest]
-    results: dict[str, dict] = {}
-    for mode in modes:
-        args.mode = mode
-        env = server_env(args, shim)
-        ensure_database(args.database)
-        setup_django(env)
-        targets = prepare_messages()
-        # In the second mode of --ingest both, only the endpoints (the ceilings ran once).
-        names = scenarios if mode == modes[0] else [n for n in scenarios if n in ("pixel", "click")]
-        suffix = "[redis]" if mode and len(modes) > 1 else ""
-        for name, result in run_mode(args, env, targets, names).items():
-            results[name + suffix] = result
-    report(results, args)
+    modes = [m for m in ("direct", "redis") if any(s.ingest == m for s in scenarios)]
+    envs = {mode: server_env(args, shim, mode) for mode in modes}
+    ensure_database(args.database)
+    setup_django(envs[modes[0]])
+    import django_leadpixel
+
+    log(f"django_leadpixel from {Path(django_leadpixel.__file__).parent}")
+    targets = prepare_messages()
+    result = run(args, scenarios, envs, targets)
+    summary = summarise(scenarios, result)
+    report(summary, args)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"args": vars(args), **result, **summary}, indent=2))
     return 0
-
-
-def report(results: dict, args) -> None:
-    print(f"\nleadpixel benchmark: gunicorn {args.workers} sync workers, wrk -t{args.wrk_threads} "
-          f"-c{args.connections}, {args.duration:.0f} s per run, PostgreSQL, "
-          f"enrich={args.enrich}, ingest={args.ingest or 'sync'}"
-          + (f", drain {args.drain} the load" if args.ingest else ""))
-    head = (f"{'scenario':12} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non2xx':>6} "
-            f"{'sockerr':>7} | {'@' + format(args.fraction, '.0%'):>5} {'req/s':>7} "
-            f"{'p50 ms':>7} {'p99 ms':>7} | {'rows/answers (wrk)':>19} {'exact':>13}")
-    print(head)
-    print("-" * len(head))
-    for name, r in results.items():
-        peak, paced, rows, exact = r["peak"], r["paced"], r["wrk_rows"], r["exact"]
-        rowtxt = "-" if rows["stored"] is None else (
-            f"{rows['stored']}/{rows['answered']} {'ok' if rows['ok'] else 'FAIL'}")
-        exacttxt = "-" if exact is None else (
-            f"{exact['rows']}/{exact['answered']} {'ok' if exact['equal'] else 'FAIL'}")
-        print(f"{name:12} {peak['rps']:8.0f} {peak['p50_us'] / 1000:7.2f} "
-              f"{peak['p99_us'] / 1000:7.2f} {peak['non2xx3xx']:6d} {peak['socket_errors']:7d} | "
-              f"{'':5} {paced['rps']:7.0f} {paced['p50_us'] / 1000:7.2f} "
-              f"{paced['p99_us'] / 1000:7.2f} | {rowtxt:>19} {exacttxt:>13}")
-    if "insert" in results:
-        ceiling = results["insert"]["peak"]["rps"]
-        for name in ("pixel", "click"):
-            if name in results:
-                ratio = results[name]["peak"]["rps"] / ceiling
-                print(f"{name}/(b) = {ratio:.2f}  (target >= 0.90: "
-                      f"{'met' if ratio >= 0.9 else 'NOT met'})")
-    for name in ("pixel", "click"):
-        if name in results and name + "[redis]" in results:
-            ratio = results[name + "[redis]"]["peak"]["rps"] / results[name]["peak"]["rps"]
-            print(f"{name}: buffered/direct = {ratio:.2f}  (target >= 2: "
-                  f"{'met' if ratio >= 2 else 'NOT met'})")
-            if "gif" in results:  # a buffered hit still costs what (a) costs, and more
-                gif = results["gif"]["peak"]["rps"]
-                reached = results[name + "[redis]"]["peak"]["rps"] / gif
-                print(f"{name}: (a)/direct = {gif / results[name]['peak']['rps']:.2f}, the most "
-                      f"any buffering could give here; buffered reached {reached:.2f} of (a)")
-    for name in ("pixel", "click"):
-        buffered = results.get(name + "[redis]") or (results.get(name) if args.ingest == "redis"
-                                                      else None)
-        if buffered and "push" in results:
-            print(f"{name} buffered/(e) = "
-                  f"{buffered['peak']['rps'] / results['push']['peak']['rps']:.2f}  "
-                  "(what the app adds to one RPUSH)")
-    for name in ("pixel", "click", "pixel[redis]", "click[redis]"):
-        if name in results:
-            p99 = results[name]["paced"]["p99_us"] / 1000
-            print(f"{name} p99 at ~{args.fraction:.0%} of peak = {p99:.2f} ms (target < 20 ms: "
-                  f"{'met' if p99 < 20 else 'NOT met'})")
-    print("rows/answers (wrk): rows stored vs 200/302 answers wrk counted; wrk stops mid-flight, "
-          f"so up to {args.connections} more rows than answers is expected.")
 
 
 if __name__ == "__main__":
