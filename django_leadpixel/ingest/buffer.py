@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -27,7 +26,7 @@ from ..conf import app_settings
 from ..exceptions import SpoolLineError
 from .bulk import store_many
 from .direct import DirectBackend
-from .hits import Hit, dumps, from_line, to_line
+from .hits import Hit, dumps, from_line, message_of, to_line
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -195,7 +194,7 @@ def scrub(message_ids: set[str], batch_size: int = 1000) -> int:
             raw = redis.lrange(key, start, start + batch_size - 1)
             if not raw:
                 break
-            doomed = [line for line in raw if _message_of(line) in message_ids]
+            doomed = [line for line in raw if message_of(line) in message_ids]
             for line in doomed:
                 removed += redis.lrem(key, 0, line)
             start += len(raw) - len(doomed)
@@ -204,13 +203,6 @@ def scrub(message_ids: set[str], batch_size: int = 1000) -> int:
         lock.release()
     return removed
 
-
-def _message_of(line: bytes) -> str | None:
-    try:
-        value = json.loads(line).get("message")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
 
 
 def redis_errors():

@@ -22,7 +22,7 @@ from ..exceptions import SpoolLineError
 from ..sources import VALUES as SOURCE_VALUES
 from ..tokens import check_destination
 
-__all__ = ["Hit", "SpoolLineError", "clean_text", "dumps", "from_line", "to_line"]
+__all__ = ["Hit", "SpoolLineError", "clean_text", "dumps", "from_line", "message_of", "to_line"]
 
 
 @dataclass
@@ -117,3 +117,13 @@ def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SpoolLineError(str(exc)) from exc
     return hit, verdict
+
+
+def message_of(line: str | bytes) -> str | None:
+    """The message's public id named by a line (text), without parsing the rest; None
+    when the line is not JSON or names none."""
+    try:
+        value = json.loads(line).get("message")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

@@ -8,14 +8,13 @@ idempotently by event id.
 
 from __future__ import annotations
 
-import json
 import logging
 import logging.handlers
 import os
 
 from ..classify import Verdict
 from ..conf import app_settings
-from .hits import Hit, dumps, to_line
+from .hits import Hit, dumps, message_of, to_line
 
 logger = logging.getLogger("django_leadpixel")
 spool_logger = logging.getLogger("django_leadpixel.spool")
@@ -68,7 +67,7 @@ def scrub_file(path, message_ids: set[str]) -> int:
             lines = handle.readlines()
     except FileNotFoundError:
         return 0
-    kept = [line for line in lines if _message_of(line) not in message_ids]
+    kept = [line for line in lines if message_of(line) not in message_ids]
     removed = len(lines) - len(kept)
     if removed:
         temporary = f"{path}.erase-{os.getpid()}"
@@ -77,11 +76,3 @@ def scrub_file(path, message_ids: set[str]) -> int:
             handle.writelines(kept)
         os.replace(temporary, path)
     return removed
-
-
-def _message_of(line: str) -> str | None:
-    try:
-        value = json.loads(line).get("message")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
