@@ -25,8 +25,9 @@ values the batch has (what grouping can share) is printed.
 
 Figures: rows (or statements) per second of wall time, Python CPU per row
 (``time.process_time``) and PostgreSQL CPU per row (the server backend's
-utime + stime from ``/proc``, when the server runs on this machine). Stored
-rows are checked to be the same for every contender before timing.
+utime + stime from ``/proc``, when the server runs on this machine). Before
+timing, the contenders' stored rows are checked: the same rows (a, c), one row
+per statement (b).
 """
 
 from __future__ import annotations
