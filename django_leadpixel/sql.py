@@ -1,15 +1,19 @@
 """The package's hand-written SQL, each statement justified by a benchmark.
 
-Everything else goes through the ORM. What is here, and why:
+Everything else goes through the ORM. What is here, and why (measured against
+the ORM and psycopg by ``benchmarks/sql_choices.py``; figures in docs/sql.md):
 
-- **Prepared statements** (``execute``): PostgreSQL spends more CPU planning
-  the request path's ``INSERT ... SELECT`` than running it (pgbench figures in
-  README "Prepared statements"). So on
-  PostgreSQL, with Django's default client-side binding, it is prepared once
-  per connection and run with ``EXECUTE`` after that, through Django's cursor.
+- **Prepared statements** (``execute``): with Django's default client-side
+  binding, the request path's ``INSERT ... SELECT`` is prepared once per
+  PostgreSQL connection and run with ``EXECUTE`` after that, through Django's
+  cursor: 1.30-1.46x the statements/s of the plain text and 34-39% less
+  server CPU per statement (three runs' medians). psycopg prepares by itself
+  only with both ``OPTIONS["server_side_binding"]`` and
+  ``OPTIONS["prepare_threshold"]`` (Django passes None unless told), a choice
+  for the whole site; under server-side binding this steps aside (``EXECUTE``
+  cannot carry server-side parameters).
   Nothing depends on it working: ``LEADPIXEL["PREPARE_STATEMENTS"] = False``
-  turns it off; with ``OPTIONS["server_side_binding"]`` psycopg prepares by
-  itself, and inside a transaction the plain statement is sent; behind a
+  turns it off; inside a transaction the plain statement is sent; behind a
   pooler in transaction mode an ``EXECUTE`` that finds no statement falls
   back to the plain one, and after ``MAX_MISSES`` the connection stops trying.
   A statement's name carries a hash of its text, so two versions of the app
@@ -19,13 +23,16 @@ Everything else goes through the ORM. What is here, and why:
   applied in SQL, so the request path reads nothing first
   (``benchmarks/pixel.py``: the pixel at about the ORM insert's rate).
 - **A batch, one statement** (``insert_many``): ``INSERT ... SELECT * FROM
-  unnest(arrays)`` for the Redis drain and the spool replay on PostgreSQL,
-  without ``bulk_create``'s per-value preparation, which with the array
-  dumping was 40% of a drain's CPU (``benchmarks/pixel.py --ingest redis``).
+  unnest(arrays) ON CONFLICT DO NOTHING`` for the Redis drain and the spool
+  replay on PostgreSQL. Django 5.2's ``bulk_create(ignore_conflicts=True)``
+  sends the same statement, but prepares every value in Python: 1.30-1.59x
+  its rows/s for 1,000-row batches, with 39% less Python CPU per row and the
+  same server CPU; against Django 4.2's ``bulk_create`` (``VALUES`` lists)
+  3.3-3.8x.
 - **Enrichment of a batch, one statement** (``update_many``): ``UPDATE ...
-  FROM unnest(arrays)`` for the sweep on PostgreSQL, where people's rows rarely
-  share values and grouping leaves about one ``UPDATE`` per row
-  (``benchmarks/enrich.py``).
+  FROM unnest(arrays)`` for the sweep on PostgreSQL: 2.5-4.5x one
+  ``.update()`` per distinct set of values on 1,000 rows (the more distinct
+  the rows, the wider the gap), and 10-20x that again over ``bulk_update``.
 """
 
 from __future__ import annotations
@@ -249,10 +256,11 @@ def insert_many(connection, model: type[Open] | type[Click], rows: list) -> None
 def _unnest_sql(model: type[models.Model], alias: str) -> str | None:
     """``INSERT ... SELECT * FROM unnest(column arrays) ON CONFLICT DO NOTHING``.
 
-    What ``bulk_create(ignore_conflicts=True)`` sends on PostgreSQL, without
-    its per-value preparation: that, with the array dumping, was 40% of a
-    drain's CPU. The arrays are text-typed where the column is varchar, so an
-    over-long value is refused by the column as before, not cut by a cast.
+    What Django 5.2's ``bulk_create(ignore_conflicts=True)`` sends on
+    PostgreSQL (4.2's sends ``VALUES`` lists), without its per-value
+    preparation: 39% less Python CPU per row (docs/sql.md). The arrays are
+    text-typed where the column is varchar, so an over-long value is refused
+    by the column as before, not cut by a cast.
     None (use ``bulk_create``) on other databases, or if a field sets its own
     value on save (``auto_now``), which only the ORM's ``pre_save`` does.
     """
