@@ -304,15 +304,15 @@ def update_many(connection, model: type[models.Model], rows: list, values_of,
     column, is what lets the sweep keep up. With ``only_new``, rows whose
     first field (``enriched_at``) is set already are left alone.
     """
-    fields = [model._meta.pk, *(model._meta.get_field(name) for name in fields)]
-    names = [connection.ops.quote_name(f.column) for f in fields]
-    columns: list[list[Any]] = [[] for _ in fields]
+    targets = [model._meta.pk, *(model._meta.get_field(name) for name in fields)]
+    names = [connection.ops.quote_name(f.column) for f in targets]
+    columns: list[list[Any]] = [[] for _ in targets]
     for row in rows:
         values = values_of(row)
-        columns[0].append(fields[0].get_db_prep_value(row.pk, connection))
-        for i, f in enumerate(fields[1:], 1):
+        columns[0].append(targets[0].get_db_prep_value(row.pk, connection))
+        for i, f in enumerate(targets[1:], 1):
             columns[i].append(f.get_db_prep_save(values[f.name], connection))
-    arrays = ", ".join(f"%s::{param_type(f, connection)}[]" for f in fields)
+    arrays = ", ".join(f"%s::{param_type(f, connection)}[]" for f in targets)
     guard = f" AND t.{names[1]} IS NULL" if only_new else ""
     sql = (f"UPDATE {connection.ops.quote_name(model._meta.db_table)} AS t SET "
            + ", ".join(f"{n} = v.{n}" for n in names[1:])
