@@ -49,8 +49,19 @@ class ModelPermissions(DjangoModelPermissions):
         return all(self._allowed(user, request.method, model) for model in models)
 
 
+class DenyAll(BasePermission):
+    """What an empty ``API_PERMISSION_CLASSES`` gives: nobody (check ``leadpixel.E010``)."""
+
+    def has_permission(self, request, view) -> bool:
+        return False
+
+
 def api_permissions() -> list[BasePermission]:
-    return [permission() for permission in app_settings.API_PERMISSION_CLASSES]
+    classes = app_settings.API_PERMISSION_CLASSES
+    # DRF allows every request when a view has no permission class. An empty list
+    # is far likelier a mistake than a wish (that is spelled AllowAny): it closes
+    # the API instead of opening it.
+    return [permission() for permission in classes] if classes else [DenyAll()]
 
 
 class LeadpixelPermissionsMixin:

@@ -184,6 +184,26 @@ def test_several_permission_classes_all_apply(member, message):
     assert codes["POST messages/"] == 403
 
 
+@pytest.mark.parametrize("empty", [[], ()])
+def test_an_empty_permission_list_closes_the_api(anonymous, message, empty):
+    # DRF would allow everything; manage.py check reports it (leadpixel.E010), and
+    # a site started anyway refuses every caller rather than opening the API.
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com",
+                                      "API_PERMISSION_CLASSES": empty}):
+        assert set(call_all(anonymous, message).values()) == {403}
+        superuser = get_user_model().objects.create_superuser("root", "root@example.com", None)
+        assert set(call_all(client_for(superuser), message).values()) == {403}
+    assert Message.objects.count() == 1
+
+
+@override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com",
+                              "API_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]})
+def test_allow_any_opens_the_api_on_purpose(anonymous, message):
+    codes = call_all(anonymous, message)
+    assert codes.pop("POST messages/") == 201
+    assert set(codes.values()) == {200}
+
+
 def test_basic_authentication_as_the_host_configures_it(message, host_drf):
     host_drf(authentication_classes=[BasicAuthentication])
     User = get_user_model()
