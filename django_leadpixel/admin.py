@@ -15,6 +15,7 @@ import datetime
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet
@@ -209,6 +210,18 @@ def device_of(event) -> str:
     return " / ".join(x for x in parts if x) or "–"
 
 
+def can_view(request: HttpRequest, model) -> bool:
+    """The admin's rule for reading ``model``: its view or its change permission."""
+    opts = model._meta
+    return any(request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+               for action in ("view", "change"))
+
+
+def can_view_events(request: HttpRequest) -> bool:
+    """Opens and clicks carry the reader's place and device: both permissions, or neither."""
+    return can_view(request, Open) and can_view(request, Click)
+
+
 class ReportFilterForm(forms.Form):
     campaign = forms.ChoiceField(label=_("campaign"), required=False)
     start = forms.DateField(label=_("sent from"), required=False,
@@ -312,7 +325,9 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="",
                            obj=None):
-        if obj is not None and obj.pk:
+        if obj is not None and obj.pk and not can_view_events(request):
+            context["timeline_hidden"] = True
+        elif obj is not None and obj.pk:
             context["timeline"] = [
                 {**entry, "label": entry["event"].source_label if entry["event"] else "",
                  "place": place_of(entry["event"]) if entry["event"] else "",
@@ -368,6 +383,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             "report": report,
             # The CSV links repeat the effective filters, defaults included.
             "query": form.data.urlencode(),
+            "can_export_events": can_view_events(request),
             # Percentages for display; the report itself keeps fractions.
             "percent": {key: report[key] * 100 for key in (
                 "open_rate_people", "open_rate_all", "click_rate", "click_to_open")},
@@ -397,6 +413,10 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         return csv_response(reports.figures_rows(report), self._filename("report", filters))
 
     def events_csv_view(self, request: HttpRequest) -> HttpResponse:
+        # view_message (checked with the filters) and, for the events themselves,
+        # view_open and view_click.
+        if not can_view_events(request):
+            raise PermissionDenied
         _form, filters = self._report_filters(request)
         return csv_response(reports.event_rows(**filters), self._filename("events", filters))
 
