@@ -16,10 +16,10 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,6 +32,7 @@ from . import reports
 from .models import Click, Message, Open, Status
 from .reports import charts
 from .reports.export import csv_response
+from .reports.figures import FIRST_DAY, LAST_DAY
 from .sources import PROXY_SOURCES, SOURCES, Source
 
 
@@ -222,12 +223,24 @@ def can_view_events(request: HttpRequest) -> bool:
     return can_view(request, Open) and can_view(request, Click)
 
 
+def validate_report_day(value: datetime.date) -> None:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValidationError(_("Enter a date between %(first)s and %(last)s."),
+                              code="out_of_range",
+                              params={"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+
+
+def _date_field(label) -> forms.DateField:
+    return forms.DateField(
+        label=label, required=False, validators=[validate_report_day],
+        widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY.isoformat(),
+                                      "max": LAST_DAY.isoformat()}))
+
+
 class ReportFilterForm(forms.Form):
     campaign = forms.ChoiceField(label=_("campaign"), required=False)
-    start = forms.DateField(label=_("sent from"), required=False,
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("sent until"), required=False,
-                          widget=forms.DateInput(attrs={"type": "date"}))
+    start = _date_field(_("sent from"))
+    end = _date_field(_("sent until"))
 
     def __init__(self, *args, campaigns=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -242,6 +255,17 @@ class ReportFilterForm(forms.Form):
         data = self.cleaned_data
         return {"campaign": data["campaign"] or None, "start": data["start"],
                 "end": data["end"]}
+
+    def query(self) -> str:
+        """The query of the CSV links: the effective filters, defaults included (all time
+        when the page ignored invalid input)."""
+        if not self.is_valid():
+            return "start=&end="
+        return self.data.urlencode()
+
+    def error_text(self) -> str:
+        """The errors, one line per field, for a plain-text answer."""
+        return "\n".join(f"{name}: {' '.join(errors)}" for name, errors in self.errors.items())
 
 
 @admin.register(Message)
@@ -382,7 +406,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             "form": form,
             "report": report,
             # The CSV links repeat the effective filters, defaults included.
-            "query": form.data.urlencode(),
+            "query": form.query(),
             "can_export_events": can_view_events(request),
             # Percentages for display; the report itself keeps fractions.
             "percent": {key: report[key] * 100 for key in (
@@ -407,8 +431,19 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         bits += [d.isoformat() for d in (filters["start"], filters["end"]) if d]
         return "-".join(bits) + ".csv"
 
+    @staticmethod
+    def _refused(form: ReportFilterForm) -> HttpResponse | None:
+        """A CSV of everything is no answer to a filter that was wrong: say what was."""
+        if form.is_valid():
+            return None
+        return HttpResponseBadRequest(
+            _("Invalid filter, nothing exported:") + "\n" + form.error_text() + "\n",
+            content_type="text/plain; charset=utf-8")
+
     def report_csv_view(self, request: HttpRequest) -> HttpResponse:
-        _form, filters = self._report_filters(request)
+        form, filters = self._report_filters(request)
+        if refused := self._refused(form):
+            return refused
         report = reports.campaign_report(**filters)
         return csv_response(reports.figures_rows(report), self._filename("report", filters))
 
@@ -417,7 +452,9 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         # view_open and view_click.
         if not can_view_events(request):
             raise PermissionDenied
-        _form, filters = self._report_filters(request)
+        form, filters = self._report_filters(request)
+        if refused := self._refused(form):
+            return refused
         return csv_response(reports.event_rows(**filters), self._filename("events", filters))
 
     def changelist_view(self, request, extra_context=None):

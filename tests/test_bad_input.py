@@ -558,3 +558,85 @@ def test_any_destination_is_either_refused_or_redirected_to_exactly(client, mess
     assert location == iri_to_uri(url.strip())  # non-ASCII percent-encoded, as Django does
     assert location.lower().startswith(("http://", "https://"))
     assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in location)
+
+
+# --- dates at the edges of the calendar -----------------------------------------------------
+# Python's dates end at 9999-12-31: "the day after" a date near the end overflows. Every date
+# a caller gives is checked against the range the app works in, 1970-01-01 to 9000-12-31.
+
+API = "/api/leadpixel/"
+REPORT = "/admin/django_leadpixel/message/report/"
+# (query, the parameter refused)
+EDGE_DATES = [
+    ({"end": "9999-12-31"}, "end"), ({"start": "9999-12-31"}, "start"),
+    ({"start": "2024-01-01", "end": "9999-12-31"}, "end"), ({"end": "0001-01-01"}, "end"),
+    ({"start": "0001-01-01"}, "start"), ({"end": "9001-01-01"}, "end"),
+    ({"start": "1969-12-31"}, "start"),
+]
+
+
+@pytest.fixture
+def superuser_api(admin_user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.mark.parametrize("query, name", EDGE_DATES)
+def test_stats_dates_out_of_range_answer_400_naming_the_parameter(superuser_api, message, query,
+                                                                  name):
+    response = superuser_api.get(API + "stats/", query)
+    assert response.status_code == 400, response.content
+    [error] = response.json()[name]
+    assert "1970-01-01" in error and "9000-12-31" in error
+
+
+def test_stats_dates_at_the_edges_of_the_range_are_fine(superuser_api, message):
+    response = superuser_api.get(API + "stats/", {"start": "1970-01-01", "end": "9000-12-31"})
+    assert response.status_code == 200 and response.json()["sent"] == 1
+
+
+@pytest.mark.parametrize("query, name", EDGE_DATES)
+def test_report_page_dates_out_of_range_are_a_form_error(admin_client, message, query, name):
+    response = admin_client.get(REPORT, query)
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == [name]
+    html = response.content.decode()
+    assert "1970-01-01" in html and "9000-12-31" in html  # the field's error names the range
+    # The CSV links carry what the page shows (no date), never the refused one.
+    assert "9999-12-31" not in html.split("figures.csv", 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.parametrize("csv", ["figures.csv", "events.csv"])
+@pytest.mark.parametrize("query, name", EDGE_DATES)
+def test_report_csv_dates_out_of_range_answer_400(admin_client, message, csv, query, name):
+    response = admin_client.get(REPORT + csv, query)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert name in text and "1970-01-01" in text and "9000-12-31" in text
+
+
+@pytest.mark.parametrize("csv", ["figures.csv", "events.csv"])
+def test_report_csv_with_an_invalid_filter_answers_400_not_everything(admin_client, message, csv):
+    response = admin_client.get(REPORT + csv, {"start": "yesterday"})
+    assert response.status_code == 400 and "start" in response.content.decode()
+
+
+@pytest.mark.parametrize("sent_at", ["9999-12-31T00:00:00Z", "9001-01-01T00:00:00Z",
+                                     "1969-12-31T23:59:59Z", "0001-01-02T00:00:00Z"])
+def test_create_refuses_sent_at_outside_the_range(superuser_api, sent_at):
+    response = superuser_api.post(API + "messages/", {"recipient": "a@example.com",
+                                                      "sent_at": sent_at}, format="json")
+    assert response.status_code == 400, response.content
+    [error] = response.json()["sent_at"]
+    assert "1970-01-01" in error and "9000-12-31" in error
+
+
+@pytest.mark.parametrize("sent_at", ["1970-01-01T00:00:00Z", "9000-12-31T23:59:59Z"])
+def test_create_accepts_sent_at_at_the_edges_of_the_range(superuser_api, sent_at):
+    response = superuser_api.post(API + "messages/", {"recipient": "a@example.com",
+                                                      "sent_at": sent_at}, format="json")
+    assert response.status_code == 201, response.content

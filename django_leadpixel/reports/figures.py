@@ -48,8 +48,22 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
+# The calendar the app works in. Dates that callers give (report filters, a message's
+# sending time through the API) must fall within it: Python's dates end at 9999-12-31,
+# where "the next day" overflows, and time zone arithmetic fails near both ends.
+FIRST_DAY = datetime.date(1970, 1, 1)
+LAST_DAY = datetime.date(9000, 12, 31)
+
+
 def day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def next_day_start(day: datetime.date) -> datetime.datetime | None:
+    """The start of the day after ``day``; None after the last day Python has."""
+    if day >= datetime.date.max:
+        return None
+    return day_start(day + datetime.timedelta(days=1))
 
 
 def select_messages(*, campaign: str | None = None, start: datetime.date | None = None,
@@ -64,8 +78,8 @@ def select_messages(*, campaign: str | None = None, start: datetime.date | None 
         messages = messages.filter(campaign=campaign)
     if start is not None:
         messages = messages.filter(sent_at__gte=day_start(start))
-    if end is not None:
-        messages = messages.filter(sent_at__lt=day_start(end + datetime.timedelta(days=1)))
+    if end is not None and end < datetime.date.max:
+        messages = messages.filter(sent_at__lt=next_day_start(end))
     return messages
 
 
