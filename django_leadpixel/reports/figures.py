@@ -31,9 +31,10 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Greatest, Least, TruncDate
 from django.utils import timezone
 
 from ..models import Click, Message, Open
@@ -66,6 +67,19 @@ def next_day_start(day: datetime.date) -> datetime.datetime | None:
     return day_start(day + datetime.timedelta(days=1))
 
 
+def local_day(field: str) -> TruncDate:
+    """``TruncDate(field)`` in the current time zone, for any stored moment.
+
+    A moment near either end of the calendar can fall on a day Python has no date
+    for (9999-12-31T12:00Z is year 10000 at UTC+14, 0001-01-01T05:00Z year 0 at
+    UTC-11), and reading that date back fails. Such moments count on the first
+    or the last day Python has, as :func:`select_messages` selects them.
+    """
+    first = next_day_start(datetime.date.min) - datetime.timedelta(microseconds=1)
+    last = day_start(datetime.date.max)
+    return TruncDate(Greatest(Least(field, Value(last)), Value(first)))
+
+
 def select_messages(*, campaign: str | None = None, start: datetime.date | None = None,
                     end: datetime.date | None = None) -> QuerySet:
     """Messages sent on a day in [start, end] (current time zone) of ``campaign``.
@@ -76,7 +90,8 @@ def select_messages(*, campaign: str | None = None, start: datetime.date | None 
     messages = Message.objects.order_by()
     if campaign is not None:
         messages = messages.filter(campaign=campaign)
-    if start is not None:
+    # The first and the last day Python has also hold what lies beyond (local_day).
+    if start is not None and start > datetime.date.min:
         messages = messages.filter(sent_at__gte=day_start(start))
     if end is not None and end < datetime.date.max:
         messages = messages.filter(sent_at__lt=next_day_start(end))
@@ -134,7 +149,7 @@ FIGURES = ("sent", "opened_by_person", "opened_any", "clicked_by_person", "click
 
 def _by_day_and_source(events: QuerySet) -> list[dict[str, Any]]:
     return list(
-        events.annotate(day=TruncDate("occurred_at"))
+        events.annotate(day=local_day("occurred_at"))
         .values("day", "source")
         .annotate(n=Count("pk"))
         .order_by()
