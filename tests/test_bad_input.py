@@ -640,3 +640,53 @@ def test_create_accepts_sent_at_at_the_edges_of_the_range(superuser_api, sent_at
     response = superuser_api.post(API + "messages/", {"recipient": "a@example.com",
                                                       "sent_at": sent_at}, format="json")
     assert response.status_code == 201, response.content
+
+
+# --- cursors --------------------------------------------------------------------------------
+# A cursor is base64 JSON holding the last row's sort key; a text value in it goes into the
+# query. PostgreSQL refuses NUL in text (psycopg raises before sending): a 500 before.
+
+def nul_cursor(ordering: str, value: str = "hu\u0000man") -> str:
+    import base64
+    import json
+
+    keys = {"source": ["source", "occurred_at", "id"], "-source": ["-source", "-occurred_at", "-id"]}
+    values = {"source": value, "occurred_at": "2024-05-01T12:00:00+00:00",
+              "id": str(uuid.UUID(int=0))}
+    payload = {"o": ",".join(keys[ordering]), "d": "n",
+               "v": [values[key.lstrip("-")] for key in keys[ordering]]}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def cursor_urls(message) -> list[str]:
+    return [f"{API}{path}?ordering={ordering}&cursor={nul_cursor(ordering)}"
+            for path in ("opens/", "clicks/", f"messages/{message.public_id}/events/")
+            for ordering in ("source", "-source")]
+
+
+def assert_invalid_cursor(response) -> None:
+    assert response.status_code == 400, (response.status_code, response.content[:200])
+    assert "Invalid cursor" in response.json()["cursor"][0]
+
+
+def test_nul_in_a_cursor_is_400(superuser_api, message):
+    Open.objects.create(message=message, source="human")
+    for url in cursor_urls(message):
+        assert_invalid_cursor(superuser_api.get(url))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="PostgreSQL refuses NUL characters in text (a 500 before); SQLite "
+                           "stores them: test_nul_in_a_cursor_is_400 covers both")
+def test_nul_in_a_cursor_is_400_on_postgresql_and_the_connection_stays_usable(superuser_api,
+                                                                               message):
+    Open.objects.create(message=message, source="human")
+    for url in cursor_urls(message):
+        assert_invalid_cursor(superuser_api.get(url))
+        # Nothing reached the database: the next request on the connection works.
+        assert superuser_api.get(API + "opens/?ordering=source").status_code == 200
+    # A lone surrogate cannot be encoded for PostgreSQL either.
+    for value in ("\u0000", "human\u0000", "\u0000" * 500, "\ud800", "hu\udfffman"):
+        response = superuser_api.get(f"{API}opens/?ordering=source"
+                                     f"&cursor={nul_cursor('source', value)}")
+        assert_invalid_cursor(response)
