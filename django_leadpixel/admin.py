@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,6 +39,7 @@ from . import reports
 from .models import Click, Message, MessageQuerySet, Open, Status
 from .reports import charts
 from .reports.export import csv_response
+from .reports.figures import FIRST_DAY, LAST_DAY
 from .sources import PROXY_SOURCES, SOURCES, Source
 
 if TYPE_CHECKING:
@@ -216,12 +224,36 @@ def device_of(event) -> str:
     return " / ".join(x for x in parts if x) or "–"
 
 
+def can_view(request: HttpRequest, model) -> bool:
+    """The admin's rule for reading ``model``: its view or its change permission."""
+    opts = model._meta
+    return any(request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+               for action in ("view", "change"))
+
+
+def can_view_events(request: HttpRequest) -> bool:
+    """Opens and clicks carry the reader's place and device: both permissions, or neither."""
+    return can_view(request, Open) and can_view(request, Click)
+
+
+def validate_report_day(value: datetime.date) -> None:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValidationError(_("Enter a date between %(first)s and %(last)s."),
+                              code="out_of_range",
+                              params={"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+
+
+def _date_field(label) -> forms.DateField:
+    return forms.DateField(
+        label=label, required=False, validators=[validate_report_day],
+        widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY.isoformat(),
+                                      "max": LAST_DAY.isoformat()}))
+
+
 class ReportFilterForm(forms.Form):
     campaign = forms.ChoiceField(label=_("campaign"), required=False)
-    start = forms.DateField(label=_("sent from"), required=False,
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("sent until"), required=False,
-                          widget=forms.DateInput(attrs={"type": "date"}))
+    start = _date_field(_("sent from"))
+    end = _date_field(_("sent until"))
 
     def __init__(self, *args, campaigns=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -236,6 +268,18 @@ class ReportFilterForm(forms.Form):
         data = self.cleaned_data
         return {"campaign": data["campaign"] or None, "start": data["start"],
                 "end": data["end"]}
+
+    def query(self) -> str:
+        """The query of the CSV links: the effective filters, defaults included (all time
+        when the page ignored invalid input)."""
+        if not self.is_valid():
+            return "start=&end="
+        return cast(QueryDict, self.data).urlencode()
+
+    def error_text(self) -> str:
+        """The errors, one line per field, for a plain-text answer."""
+        return "\n".join(f"{name}: {' '.join(str(e) for e in errors)}"
+                         for name, errors in self.errors.items())
 
 
 @admin.register(Message)
@@ -319,7 +363,9 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="",
                            obj=None):
-        if obj is not None and obj.pk:
+        if obj is not None and obj.pk and not can_view_events(request):
+            context["timeline_hidden"] = True
+        elif obj is not None and obj.pk:
             context["timeline"] = [
                 {**entry, "label": entry["event"].source_label if entry["event"] else "",
                  "place": place_of(entry["event"]) if entry["event"] else "",
@@ -374,7 +420,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             "form": form,
             "report": report,
             # The CSV links repeat the effective filters, defaults included.
-            "query": cast(QueryDict, form.data).urlencode(),
+            "query": form.query(),
+            "can_export_events": can_view_events(request),
             # Percentages for display; the report itself keeps fractions.
             "percent": {key: report[key] * 100 for key in (
                 "open_rate_people", "open_rate_all", "click_rate", "click_to_open")},
@@ -398,13 +445,30 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         bits += [d.isoformat() for d in (filters["start"], filters["end"]) if d]
         return "-".join(bits) + ".csv"
 
-    def report_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
-        _form, filters = self._report_filters(request)
+    @staticmethod
+    def _refused(form: ReportFilterForm) -> HttpResponse | None:
+        """A CSV of everything is no answer to a filter that was wrong: say what was."""
+        if form.is_valid():
+            return None
+        return HttpResponseBadRequest(
+            _("Invalid filter, nothing exported:") + "\n" + form.error_text() + "\n",
+            content_type="text/plain; charset=utf-8")
+
+    def report_csv_view(self, request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+        form, filters = self._report_filters(request)
+        if refused := self._refused(form):
+            return refused
         report = reports.campaign_report(**filters)
         return csv_response(reports.figures_rows(report), self._filename("report", filters))
 
-    def events_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
-        _form, filters = self._report_filters(request)
+    def events_csv_view(self, request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+        # view_message (checked with the filters) and, for the events themselves,
+        # view_open and view_click.
+        if not can_view_events(request):
+            raise PermissionDenied
+        form, filters = self._report_filters(request)
+        if refused := self._refused(form):
+            return refused
         return csv_response(reports.event_rows(**filters), self._filename("events", filters))
 
     def changelist_view(self, request, extra_context=None):

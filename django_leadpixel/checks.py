@@ -96,6 +96,15 @@ def check_settings(app_configs=None, **kwargs) -> list:
                                 hint="Give the dotted path of a function f(request) -> (ip, ua).",
                                 id="leadpixel.E006"))
     permissions = user.get("API_PERMISSION_CLASSES")
+    if isinstance(permissions, (list, tuple)) and not permissions:
+        # DRF allows every request to a view without permission classes.
+        errors.append(Error(
+            f"{SETTING_NAME}['API_PERMISSION_CLASSES'] is empty: it would open the REST API "
+            "to anonymous callers, so the API refuses every request instead.",
+            hint='Leave the key out for Django\'s model permissions (the default), list the '
+                 'classes you want, or write ["rest_framework.permissions.AllowAny"] to open '
+                 "the API to everyone on purpose.",
+            id="leadpixel.E010"))
     if isinstance(permissions, (list, tuple)):
         for path in (p for p in permissions if isinstance(p, str)):
             try:
@@ -105,7 +114,7 @@ def check_settings(app_configs=None, **kwargs) -> list:
                     f"{SETTING_NAME}['API_PERMISSION_CLASSES'] entry {path!r} cannot be "
                     f"imported: {exc}",
                     hint='Give dotted paths of DRF permission classes, e.g. '
-                         '["rest_framework.permissions.IsAdminUser"].',
+                         '["django_leadpixel.api.permissions.ModelPermissions"].',
                     id="leadpixel.E007"))
     return errors
 

@@ -63,9 +63,11 @@ DEFAULTS: dict[str, Any] = {
     # Directory of IP range files that overrides the packaged ones.
     "RANGES_DIR": None,
     # REST API (django_leadpixel.api): dotted paths of the DRF permission classes
-    # every endpoint requires, imported on first read. Authentication is the host
-    # project's REST_FRAMEWORK setting; throttling uses the scope "leadpixel".
-    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # every endpoint requires, imported on first read. The default is Django's
+    # model permissions, as in the admin: view_* to read, add_message to create
+    # messages and sign links. Authentication is the host project's
+    # REST_FRAMEWORK setting; throttling uses the scope "leadpixel".
+    "API_PERMISSION_CLASSES": ["django_leadpixel.api.permissions.ModelPermissions"],
 }
 
 IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION", "API_PERMISSION_CLASSES"}

@@ -633,3 +633,135 @@ def test_track_links_leaves_links_in_comments_and_scripts_alone(message):
     out = rewrite_links(html, message.public_id)
     assert "https://example.com/comment" in out and "https://example.com/script" in out
     assert out.count("/t/c/") == 1
+
+
+# --- dates at the edges of the calendar -----------------------------------------------------
+# Python's dates end at 9999-12-31: "the day after" a date near the end overflows. Every date
+# a caller gives is checked against the range the app works in, 1970-01-01 to 9000-12-31.
+
+API = "/api/leadpixel/"
+REPORT = "/admin/django_leadpixel/message/report/"
+# (query, the parameter refused)
+EDGE_DATES = [
+    ({"end": "9999-12-31"}, "end"), ({"start": "9999-12-31"}, "start"),
+    ({"start": "2024-01-01", "end": "9999-12-31"}, "end"), ({"end": "0001-01-01"}, "end"),
+    ({"start": "0001-01-01"}, "start"), ({"end": "9001-01-01"}, "end"),
+    ({"start": "1969-12-31"}, "start"),
+]
+
+
+@pytest.fixture
+def superuser_api(admin_user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.mark.parametrize("query, name", EDGE_DATES)
+def test_stats_dates_out_of_range_answer_400_naming_the_parameter(superuser_api, message, query,
+                                                                  name):
+    response = superuser_api.get(API + "stats/", query)
+    assert response.status_code == 400, response.content
+    [error] = response.json()[name]
+    assert "1970-01-01" in error and "9000-12-31" in error
+
+
+def test_stats_dates_at_the_edges_of_the_range_are_fine(superuser_api, message):
+    response = superuser_api.get(API + "stats/", {"start": "1970-01-01", "end": "9000-12-31"})
+    assert response.status_code == 200 and response.json()["sent"] == 1
+
+
+@pytest.mark.parametrize("query, name", EDGE_DATES)
+def test_report_page_dates_out_of_range_are_a_form_error(admin_client, message, query, name):
+    response = admin_client.get(REPORT, query)
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == [name]
+    html = response.content.decode()
+    assert "1970-01-01" in html and "9000-12-31" in html  # the field's error names the range
+    # The CSV links carry what the page shows (no date), never the refused one.
+    assert "9999-12-31" not in html.split("figures.csv", 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.parametrize("csv", ["figures.csv", "events.csv"])
+@pytest.mark.parametrize("query, name", EDGE_DATES)
+def test_report_csv_dates_out_of_range_answer_400(admin_client, message, csv, query, name):
+    response = admin_client.get(REPORT + csv, query)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert name in text and "1970-01-01" in text and "9000-12-31" in text
+
+
+@pytest.mark.parametrize("csv", ["figures.csv", "events.csv"])
+def test_report_csv_with_an_invalid_filter_answers_400_not_everything(admin_client, message, csv):
+    response = admin_client.get(REPORT + csv, {"start": "yesterday"})
+    assert response.status_code == 400 and "start" in response.content.decode()
+
+
+@pytest.mark.parametrize("sent_at", ["9999-12-31T00:00:00Z", "9001-01-01T00:00:00Z",
+                                     "1969-12-31T23:59:59Z", "0001-01-02T00:00:00Z"])
+def test_create_refuses_sent_at_outside_the_range(superuser_api, sent_at):
+    response = superuser_api.post(API + "messages/", {"recipient": "a@example.com",
+                                                      "sent_at": sent_at}, format="json")
+    assert response.status_code == 400, response.content
+    [error] = response.json()["sent_at"]
+    assert "1970-01-01" in error and "9000-12-31" in error
+
+
+@pytest.mark.parametrize("sent_at", ["1970-01-01T00:00:00Z", "9000-12-31T23:59:59Z"])
+def test_create_accepts_sent_at_at_the_edges_of_the_range(superuser_api, sent_at):
+    response = superuser_api.post(API + "messages/", {"recipient": "a@example.com",
+                                                      "sent_at": sent_at}, format="json")
+    assert response.status_code == 201, response.content
+
+
+# --- cursors --------------------------------------------------------------------------------
+# A cursor is base64 JSON holding the last row's sort key; a text value in it goes into the
+# query. PostgreSQL refuses NUL in text (psycopg raises before sending): a 500 before.
+
+def nul_cursor(ordering: str, value: str = "hu\u0000man") -> str:
+    import base64
+    import json
+
+    keys = {"source": ["source", "occurred_at", "id"], "-source": ["-source", "-occurred_at", "-id"]}
+    values = {"source": value, "occurred_at": "2024-05-01T12:00:00+00:00",
+              "id": str(uuid.UUID(int=0))}
+    payload = {"o": ",".join(keys[ordering]), "d": "n",
+               "v": [values[key.lstrip("-")] for key in keys[ordering]]}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def cursor_urls(message) -> list[str]:
+    return [f"{API}{path}?ordering={ordering}&cursor={nul_cursor(ordering)}"
+            for path in ("opens/", "clicks/", f"messages/{message.public_id}/events/")
+            for ordering in ("source", "-source")]
+
+
+def assert_invalid_cursor(response) -> None:
+    assert response.status_code == 400, (response.status_code, response.content[:200])
+    assert "Invalid cursor" in response.json()["cursor"][0]
+
+
+def test_nul_in_a_cursor_is_400(superuser_api, message):
+    Open.objects.create(message=message, source="human")
+    for url in cursor_urls(message):
+        assert_invalid_cursor(superuser_api.get(url))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="PostgreSQL refuses NUL characters in text (a 500 before); SQLite "
+                           "stores them: test_nul_in_a_cursor_is_400 covers both")
+def test_nul_in_a_cursor_is_400_on_postgresql_and_the_connection_stays_usable(superuser_api,
+                                                                               message):
+    Open.objects.create(message=message, source="human")
+    for url in cursor_urls(message):
+        assert_invalid_cursor(superuser_api.get(url))
+        # Nothing reached the database: the next request on the connection works.
+        assert superuser_api.get(API + "opens/?ordering=source").status_code == 200
+    # A lone surrogate cannot be encoded for PostgreSQL either.
+    for value in ("\u0000", "human\u0000", "\u0000" * 500, "\ud800", "hu\udfffman"):
+        response = superuser_api.get(f"{API}opens/?ordering=source"
+                                     f"&cursor={nul_cursor('source', value)}")
+        assert_invalid_cursor(response)

@@ -73,3 +73,20 @@ def test_ingest_takes_a_backend_class_of_the_project(settings):
     assert not [e for e in check_settings(None) if e.id == "leadpixel.E008"]
     settings.LEADPIXEL = {"BASE_URL": "https://mail.example.com", "INGEST": "no.such.Backend"}
     assert [e.id for e in check_settings(None) if e.id == "leadpixel.E008"] == ["leadpixel.E008"]
+
+
+@pytest.mark.parametrize("empty", [[], ()])
+def test_an_empty_api_permission_list_is_an_error(empty):
+    # DRF allows every request when a view has no permission class: an empty list
+    # would open the API to anonymous callers.
+    [(code, msg)] = ids(BASE_URL="https://m.example", API_PERMISSION_CLASSES=empty)
+    assert code == "leadpixel.E010" and "API_PERMISSION_CLASSES" in msg
+    with override_settings(LEADPIXEL={"BASE_URL": "https://m.example",
+                                      "API_PERMISSION_CLASSES": empty}):
+        [error] = check_settings()
+    assert "rest_framework.permissions.AllowAny" in error.hint
+
+
+def test_an_open_api_is_spelled_allow_any():
+    assert ids(BASE_URL="https://m.example",
+               API_PERMISSION_CLASSES=["rest_framework.permissions.AllowAny"]) == []

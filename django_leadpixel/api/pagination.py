@@ -37,6 +37,14 @@ MAX_PAGE_SIZE = 500
 MAX_CURSOR_LENGTH = 1000
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _page_size(request, param: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(param)
     if raw is None or raw == "":
@@ -146,6 +154,10 @@ class KeysetPagination(BasePagination):
             raise invalid
         parsed = []
         for (field, _), value in zip(keys, values, strict=True):
+            # No stored value holds NUL or a lone surrogate, and PostgreSQL cannot be
+            # sent either (a DataError, then a 500): such a cursor was not made here.
+            if "\x00" in value or not value.isascii() and not _encodable(value):
+                raise invalid
             try:
                 python = model._meta.get_field(field).to_python(value)
                 if isinstance(python, datetime.datetime) and timezone.is_aware(python):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.template import Context
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .. import tokens
 from ..models import SOURCE_LABELS, Message, Status
+from ..reports.figures import FIRST_DAY, LAST_DAY
 from ..sources import SOURCES, VALUES
 from ..templatetags.leadpixel import lead_pixel
 
@@ -124,8 +127,9 @@ class MessageCreateSerializer(JSONTypesMixin, serializers.ModelSerializer):
     json_types = {"recipient": "string", "subject": "string", "campaign": "string",
                   "sent_at": "string", "tracking_consent": "boolean"}
 
-    sent_at = serializers.DateTimeField(required=False,
-                                        help_text=_("Defaults to now."))
+    sent_at = serializers.DateTimeField(
+        required=False,
+        help_text=_("Defaults to now; from 1970-01-01T00:00:00Z to 9000-12-31T23:59:59Z."))
     tracking_consent = serializers.BooleanField(
         default=True,
         help_text=_("Without consent, events are stored anonymously (time and source only)."))
@@ -135,6 +139,15 @@ class MessageCreateSerializer(JSONTypesMixin, serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ["recipient", "subject", "campaign", "metadata", "sent_at", "tracking_consent"]
+
+    def validate_sent_at(self, value: datetime.datetime) -> datetime.datetime:
+        # Compared in UTC (or as given, without USE_TZ).
+        utc = value.astimezone(datetime.timezone.utc) if timezone.is_aware(value) else value
+        if not FIRST_DAY <= utc.date() <= LAST_DAY:
+            raise serializers.ValidationError(
+                _("Must be between %(first)sT00:00:00Z and %(last)sT23:59:59Z.")
+                % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+        return value
 
     def validate_metadata(self, value: Any) -> dict:
         if not isinstance(value, dict):
@@ -241,13 +254,22 @@ class MessageEventSerializer(ClickSerializer):
 
 # ----------------------------------------------------------------------------- stats
 
+def validate_day(value: datetime.date) -> None:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise serializers.ValidationError(
+            _("Must be a date between %(first)s and %(last)s.")
+            % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+
+
 class StatsQuerySerializer(serializers.Serializer):
     campaign = serializers.CharField(required=False, max_length=200,
                                      help_text=_("Exact campaign name; all campaigns if absent."))
-    start = serializers.DateField(required=False,
-                                  help_text=_("First sending day (YYYY-MM-DD), inclusive."))
-    end = serializers.DateField(required=False,
-                                help_text=_("Last sending day (YYYY-MM-DD), inclusive."))
+    start = serializers.DateField(
+        required=False, validators=[validate_day],
+        help_text=_("First sending day (YYYY-MM-DD), inclusive; 1970-01-01 to 9000-12-31."))
+    end = serializers.DateField(
+        required=False, validators=[validate_day],
+        help_text=_("Last sending day (YYYY-MM-DD), inclusive; 1970-01-01 to 9000-12-31."))
 
     def validate(self, attrs: dict) -> dict:
         start, end = attrs.get("start"), attrs.get("end")

@@ -1,7 +1,8 @@
 """REST API views: read events and stats, register messages from any sender.
 
 Every view takes its permissions from ``LEADPIXEL["API_PERMISSION_CLASSES"]``
-(admin users by default), its authentication from the host project's DRF
+(Django's model permissions by default: ``permissions.ModelPermissions``, applied
+to the models each view names), its authentication from the host project's DRF
 settings, and its throttle rate from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
 ["leadpixel"]`` when the host enables ``ScopedRateThrottle``. Filter backends,
 pagination and the OpenAPI schema class are set here, so the host's DRF
@@ -249,6 +250,7 @@ class MessageEventsView(LeadpixelAPIMixin, GenericAPIView):
     serializer_class = serializers.MessageEventSerializer
     filterset_class = filters.MessageEventFilter
     pagination_class = KeysetPagination
+    permission_models = (Open, Click)  # for ModelPermissions: view_open and view_click
 
     def get_queryset(self) -> QuerySet:
         return _events(Open)  # describes the filters in the schema; see get()
@@ -282,7 +284,8 @@ class MessageEventsView(LeadpixelAPIMixin, GenericAPIView):
     responses=_responses({200: serializers.StatsSerializer}),
 )
 class StatsView(LeadpixelAPIMixin, APIView):
-    # Model-based permission classes (DjangoModelPermissions) need a queryset.
+    # Model-based permission classes (DjangoModelPermissions) need a queryset:
+    # the report's figures are the messages' (view_message).
     queryset = Message.objects.none()
 
     def get(self, request, *args, **kwargs) -> Response:
@@ -312,6 +315,9 @@ class SchemaView(LeadpixelPermissionsMixin, SpectacularAPIView):
 
     generator_class = LeadpixelSchemaGenerator
     queryset = Message.objects.none()  # for model-based permission classes
+    # For ModelPermissions: whoever may call one endpoint may read the API's
+    # description (it holds no data): view_message, add_message, view_open or view_click.
+    permission_any_of = (("GET", Message), ("POST", Message), ("GET", Open), ("GET", Click))
     custom_settings = {
         "TITLE": "django-leadpixel API",
         "DESCRIPTION": "Email opens and clicks, classified as people or machines.",

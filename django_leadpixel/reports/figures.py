@@ -31,9 +31,10 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Greatest, Least, TruncDate
 from django.utils import timezone
 
 from ..models import Click, Message, Open
@@ -48,8 +49,36 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
+# The calendar the app works in. Dates that callers give (report filters, a message's
+# sending time through the API) must fall within it: Python's dates end at 9999-12-31,
+# where "the next day" overflows, and time zone arithmetic fails near both ends.
+FIRST_DAY = datetime.date(1970, 1, 1)
+LAST_DAY = datetime.date(9000, 12, 31)
+
+
 def day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def next_day_start(day: datetime.date) -> datetime.datetime | None:
+    """The start of the day after ``day``; None after the last day Python has."""
+    if day >= datetime.date.max:
+        return None
+    return day_start(day + datetime.timedelta(days=1))
+
+
+def local_day(field: str) -> TruncDate:
+    """``TruncDate(field)`` in the current time zone, for any stored moment.
+
+    A moment near either end of the calendar can fall on a day Python has no date
+    for (9999-12-31T12:00Z is year 10000 at UTC+14, 0001-01-01T05:00Z year 0 at
+    UTC-11), and reading that date back fails. Such moments count on the first
+    or the last day Python has, as :func:`select_messages` selects them.
+    """
+    first = (day_start(datetime.date.min + datetime.timedelta(days=1))
+             - datetime.timedelta(microseconds=1))
+    last = day_start(datetime.date.max)
+    return TruncDate(Greatest(Least(field, Value(last)), Value(first)))
 
 
 def select_messages(*, campaign: str | None = None, start: datetime.date | None = None,
@@ -62,10 +91,11 @@ def select_messages(*, campaign: str | None = None, start: datetime.date | None 
     messages = Message.objects.order_by()
     if campaign is not None:
         messages = messages.filter(campaign=campaign)
-    if start is not None:
+    # The first and the last day Python has also hold what lies beyond (local_day).
+    if start is not None and start > datetime.date.min:
         messages = messages.filter(sent_at__gte=day_start(start))
-    if end is not None:
-        messages = messages.filter(sent_at__lt=day_start(end + datetime.timedelta(days=1)))
+    if end is not None and end < datetime.date.max:
+        messages = messages.filter(sent_at__lt=next_day_start(end))
     return messages
 
 
@@ -120,7 +150,7 @@ FIGURES = ("sent", "opened_by_person", "opened_any", "clicked_by_person", "click
 
 def _by_day_and_source(events: QuerySet) -> list[dict[str, Any]]:
     return list(
-        events.annotate(day=TruncDate("occurred_at"))
+        events.annotate(day=local_day("occurred_at"))
         .values("day", "source")
         .annotate(n=Count("pk"))
         .order_by()

@@ -29,8 +29,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from ..models import Click, Message, Open, ReportCell, ReportDirty, ReportKey, report_key
@@ -50,8 +50,14 @@ key_of = report_key
 
 
 def keys_of_messages(message_ids: Iterable[int]) -> set[Key]:
-    """The cells of these messages."""
-    return ReportDirty.objects.keys_of_messages(message_ids)
+    """The cells of these messages, as :func:`messages_per_cell` finds them (in SQL, so
+    that a message sent on a day Python has no date for in this time zone has one)."""
+    ids = list(set(message_ids))
+    keys: set[Key] = set()
+    with timezone.override(timezone.get_default_timezone()):
+        for start in range(0, len(ids), 1000):
+            keys.update(messages_per_cell(Message.objects.filter(pk__in=ids[start:start + 1000])))
+    return keys
 
 
 def in_use() -> bool:
@@ -71,9 +77,15 @@ def clear() -> int:
 
 
 def _day_range(key: Key) -> Q:
+    """The messages of a cell; the first and the last day Python has are open-ended
+    (``figures.local_day``)."""
     campaign, day = key
-    return Q(campaign=campaign, sent_at__gte=figures.day_start(day),
-             sent_at__lt=figures.day_start(day + datetime.timedelta(days=1)))
+    condition = Q(campaign=campaign)
+    if day > datetime.date.min:
+        condition &= Q(sent_at__gte=figures.day_start(day))
+    if day < datetime.date.max:
+        condition &= Q(sent_at__lt=figures.next_day_start(day))
+    return condition
 
 
 def messages_of(keys: Iterable[Key]) -> QuerySet:
@@ -85,7 +97,7 @@ def messages_of(keys: Iterable[Key]) -> QuerySet:
 
 def messages_per_cell(messages: QuerySet) -> dict[Key, tuple[int, int]]:
     """(number of messages, sum of their ids) per cell of ``messages``."""
-    rows = (messages.annotate(day=TruncDate("sent_at")).values("campaign", "day")
+    rows = (messages.annotate(day=figures.local_day("sent_at")).values("campaign", "day")
             .annotate(n=Count("pk"), ids=Sum("pk")).order_by())
     return {(row["campaign"], row["day"]): (row["n"], int(row["ids"])) for row in rows}
 
@@ -149,6 +161,19 @@ def report_partial(*, campaign: str | None = None, start: datetime.date | None =
     return figures.merge(parts), {"cells": len(sent) - len(live), "live": len(live)}
 
 
+def _rebuild(key: Key, has_messages: bool, token: str | None) -> None:
+    if has_messages:
+        messages = messages_of([key])
+        ids = messages.aggregate(n=Count("pk"), ids=Sum("pk"))
+        data = figures.partial(messages)
+        ReportCell.objects.update_or_create(
+            campaign=key[0], day=key[1],
+            defaults={"sent": ids["n"], "id_sum": ids["ids"] or 0, "data": data,
+                      "built_at": timezone.now()})
+    if token is not None:  # unless a writer marked the cell again meanwhile
+        ReportDirty.objects.filter(campaign=key[0], day=key[1], token=token).delete()
+
+
 def refresh(limit: int | None = 500, *, rebuild: bool = False) -> dict[str, int]:
     """Rebuild out-of-date cells, at most ``limit`` (None: all); ``rebuild`` redoes every cell.
 
@@ -179,15 +204,15 @@ def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
         ReportCell.objects.filter(campaign=key[0], day=key[1]).delete()
     done = 0
     for key in sorted(todo)[:limit]:
-        if key in sent:
-            messages = messages_of([key])
-            ids = messages.aggregate(n=Count("pk"), ids=Sum("pk"))
-            data = figures.partial(messages)
-            ReportCell.objects.update_or_create(
-                campaign=key[0], day=key[1],
-                defaults={"sent": ids["n"], "id_sum": ids["ids"] or 0, "data": data,
-                          "built_at": timezone.now()})
-        if key in markers:
-            ReportDirty.objects.filter(campaign=key[0], day=key[1], token=markers[key]).delete()
+        try:
+            # One cell's failure must not stop the others, run after run: its savepoint
+            # is rolled back, it stays out of date (its figures come from the events)
+            # and is tried again next time.
+            with transaction.atomic():
+                _rebuild(key, key in sent, markers.get(key))
+        except Exception:
+            logger.exception("leadpixel rollup: cell (campaign %r, day %s) skipped",
+                             key[0], key[1])
+            continue
         done += 1
     return {"built": done, "deleted": len(gone), "waiting": max(0, len(todo) - done)}

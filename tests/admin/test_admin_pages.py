@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -177,6 +178,70 @@ def test_report_needs_view_permission(client):
     assert client.get(REPORT.rstrip("/") + "/figures.csv").status_code == 403
     client.logout()
     assert client.get(REPORT).status_code == 302  # to the login page
+
+
+def staff_with(client, *codenames):
+    """Log ``client`` in as a staff user holding these django_leadpixel permissions only."""
+    user = get_user_model().objects.create_user("limited", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="django_leadpixel", codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+FIGURES_CSV = reverse("admin:django_leadpixel_message_report_csv")
+EVENTS_CSV = reverse("admin:django_leadpixel_message_events_csv")
+
+
+def test_events_csv_needs_the_event_permissions(client):
+    # Each event row carries the reader's place and device: who may only see messages
+    # and the report's figures may not export them.
+    sample_campaign()
+    staff_with(client, "view_message")
+    assert client.get(REPORT, {"start": ""}).status_code == 200
+    assert client.get(FIGURES_CSV, {"start": ""}).status_code == 200
+    assert client.get(EVENTS_CSV, {"start": ""}).status_code == 403
+
+
+@pytest.mark.parametrize("codenames, events", [
+    (("view_message", "view_open"), 403),
+    (("view_message", "view_click"), 403),
+    (("view_message", "view_open", "view_click"), 200),
+    (("change_message", "change_open", "change_click"), 200),  # change implies view
+])
+def test_events_csv_needs_view_open_and_view_click(client, codenames, events):
+    sample_campaign()
+    staff_with(client, *codenames)
+    assert client.get(EVENTS_CSV, {"start": ""}).status_code == events
+
+
+def test_report_and_its_csvs_need_view_message(client):
+    sample_campaign()
+    staff_with(client, "view_open", "view_click")
+    for url in (REPORT, FIGURES_CSV, EVENTS_CSV):
+        assert client.get(url, {"start": ""}).status_code == 403, url
+
+
+def test_report_links_the_events_csv_only_for_who_may_export_it(client):
+    sample_campaign()
+    html = staff_with(client, "view_message").get(REPORT).content.decode()
+    assert "figures.csv" in html and "events.csv" not in html
+
+
+@pytest.mark.parametrize("codenames, shown", [
+    (("view_message",), False),
+    (("view_message", "view_open"), False),
+    (("view_message", "view_open", "view_click"), True),
+])
+def test_change_page_timeline_needs_the_event_permissions(client, codenames, shown):
+    # The timeline lists each open and click with place and device, as the events CSV.
+    msgs = sample_campaign()
+    response = staff_with(client, *codenames).get(change_url(msgs["ada"]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "First open by a person" in html  # the message's own figures
+    assert ("London, GB" in html) is shown and ('class="lp-open"' in html) is shown
+    assert ('id="lp-timeline"' in html) is shown
 
 
 def test_report_query_count_is_fixed(admin_client, django_assert_max_num_queries):

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from django_leadpixel.models import Click, Open
@@ -30,18 +31,35 @@ def minutes(n: int) -> datetime:
     return T0 + timedelta(minutes=n)
 
 
+# What the default LEADPIXEL["API_PERMISSION_CLASSES"] asks of a caller who uses the whole API.
+API_PERMISSIONS = ("view_message", "add_message", "view_open", "view_click")
+
+
+def user_with(username: str, *codenames: str, **fields):
+    """A user holding these django_leadpixel permissions (codenames), and nothing else."""
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", None,
+                                                **fields)
+    user.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="django_leadpixel", codename__in=codenames))
+    return get_user_model().objects.get(pk=user.pk)  # no stale permission cache
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("staff", "staff@example.com", None,
-                                                is_staff=True)
+    """A staff user with the model permissions the whole API needs (the default rule)."""
+    return user_with("staff", *API_PERMISSIONS, is_staff=True)
 
 
 @pytest.fixture
 def api(staff):
-    """A client authenticated as a staff user (the default permission)."""
-    client = APIClient()
-    client.force_authenticate(staff)
-    return client
+    """A client authenticated as ``staff``."""
+    return client_for(staff)
 
 
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""Admin-only by default; LEADPIXEL["API_PERMISSION_CLASSES"] changes it."""
+"""Django's model permissions by default; LEADPIXEL["API_PERMISSION_CLASSES"] changes it.
+
+The default asks what the admin asks: view_message to read messages and the
+report figures, view_open and view_click to read events, add_message to
+register messages and sign links. Being staff grants nothing by itself.
+"""
 
 import base64
 import uuid
@@ -15,7 +20,7 @@ from django_leadpixel.api import views
 from django_leadpixel.checks import check_settings
 from django_leadpixel.models import Message
 
-from .conftest import API
+from .conftest import API, API_PERMISSIONS, client_for, user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +78,87 @@ def test_non_staff_is_refused_everywhere(member, message):
 
 
 def test_staff_is_allowed_everywhere(api, message):
+    # ``api`` is a staff user holding the model permissions (tests/api/conftest.py).
     codes = call_all(api, message)
+    assert codes.pop("POST messages/") == 201
+    assert set(codes.values()) == {200}
+
+
+def test_superuser_is_allowed_everywhere(message):
+    superuser = get_user_model().objects.create_superuser("root", "root@example.com", None)
+    codes = call_all(client_for(superuser), message)
+    assert codes.pop("POST messages/") == 201
+    assert set(codes.values()) == {200}
+
+
+def test_staff_without_model_permissions_is_refused_everywhere(message):
+    # The admin gives this user 403 on every page of the app; so does the API, and
+    # in particular no redirect can be signed to a destination of the caller's choice.
+    bare = client_for(user_with("bare", is_staff=True))
+    codes = call_all(bare, message)
+    assert set(codes.values()) == {403}, codes
+    assert Message.objects.count() == 1
+
+
+# What each permission alone opens (the schema: any of the API's permissions).
+ALONE = {
+    "view_message": {"messages/", "messages/{id}/", "stats/", "schema/"},
+    "view_open": {"opens/", "schema/"},
+    "view_click": {"clicks/", "schema/"},
+    "add_message": {"POST messages/", "POST messages/{id}/links/", "schema/"},
+}
+
+
+@pytest.mark.parametrize("codename", sorted(ALONE))
+def test_each_model_permission_opens_its_endpoints_only(message, codename):
+    codes = call_all(client_for(user_with("one", codename, is_staff=True)), message)
+    allowed = {path for path, code in codes.items() if code in (200, 201)}
+    assert allowed == ALONE[codename], codes
+    assert set(codes.values()) <= {200, 201, 403}
+
+
+def test_view_message_alone_cannot_create_messages_or_sign_links(message):
+    viewer = client_for(user_with("viewer", "view_message", is_staff=True))
+    assert viewer.get(API + "messages/").status_code == 200
+    response = viewer.post(API + f"messages/{message.public_id}/links/",
+                           {"url": "https://evil.example/"}, format="json")
+    assert response.status_code == 403 and "tracked_url" not in response.json()
+    assert viewer.post(API + "messages/", {"recipient": "b@example.com"},
+                       format="json").status_code == 403
+    assert Message.objects.count() == 1
+
+
+def test_a_message_s_events_need_both_event_permissions(message):
+    url = API + f"messages/{message.public_id}/events/"
+    assert client_for(user_with("o", "view_open")).get(url).status_code == 403
+    assert client_for(user_with("c", "view_click")).get(url).status_code == 403
+    assert client_for(user_with("oc", "view_open", "view_click")).get(url).status_code == 200
+
+
+def test_change_permission_implies_view_as_in_the_admin(message):
+    editor = client_for(user_with("editor", "change_message", is_staff=True))
+    assert editor.get(API + "messages/").status_code == 200
+    assert editor.post(API + "messages/", {"recipient": "b@example.com"},
+                       format="json").status_code == 403
+
+
+def test_permissions_work_without_being_staff(message):
+    # An API client (a sending service) needs no admin access, only its permissions.
+    sender = client_for(user_with("sender", "add_message"))
+    assert sender.post(API + "messages/", {"recipient": "b@example.com"},
+                       format="json").status_code == 201
+    assert sender.get(API + "messages/").status_code == 403
+
+
+def test_permissions_through_a_group(message):
+    from django.contrib.auth.models import Group, Permission
+
+    group = Group.objects.create(name="readers")
+    group.permissions.set(Permission.objects.filter(
+        content_type__app_label="django_leadpixel", codename__in=API_PERMISSIONS))
+    user = user_with("grouped")
+    user.groups.add(group)
+    codes = call_all(client_for(get_user_model().objects.get(pk=user.pk)), message)
     assert codes.pop("POST messages/") == 201
     assert set(codes.values()) == {200}
 
@@ -99,10 +184,30 @@ def test_several_permission_classes_all_apply(member, message):
     assert codes["POST messages/"] == 403
 
 
+@pytest.mark.parametrize("empty", [[], ()])
+def test_an_empty_permission_list_closes_the_api(anonymous, message, empty):
+    # DRF would allow everything; manage.py check reports it (leadpixel.E010), and
+    # a site started anyway refuses every caller rather than opening the API.
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com",
+                                      "API_PERMISSION_CLASSES": empty}):
+        assert set(call_all(anonymous, message).values()) == {403}
+        superuser = get_user_model().objects.create_superuser("root", "root@example.com", None)
+        assert set(call_all(client_for(superuser), message).values()) == {403}
+    assert Message.objects.count() == 1
+
+
+@override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com",
+                              "API_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]})
+def test_allow_any_opens_the_api_on_purpose(anonymous, message):
+    codes = call_all(anonymous, message)
+    assert codes.pop("POST messages/") == 201
+    assert set(codes.values()) == {200}
+
+
 def test_basic_authentication_as_the_host_configures_it(message, host_drf):
     host_drf(authentication_classes=[BasicAuthentication])
     User = get_user_model()
-    User.objects.create_user("ops", password="ops-pw", is_staff=True)
+    User.objects.create_superuser("ops", password="ops-pw")
     client = APIClient()
     token = base64.b64encode(b"ops:ops-pw").decode()
     assert client.get(API + "messages/", HTTP_AUTHORIZATION=f"Basic {token}").status_code == 200
@@ -134,6 +239,7 @@ def test_unknown_message_is_404_only_for_allowed_users(api, member):
 
 @pytest.mark.parametrize(("value", "error"), [
     (["rest_framework.permissions.IsAdminUser"], None),
+    (["django_leadpixel.api.permissions.ModelPermissions"], None),
     (["rest_framework.permissions.NoSuchThing"], "leadpixel.E007"),
     ("rest_framework.permissions.IsAdminUser", "leadpixel.E003"),
 ])

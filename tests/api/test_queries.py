@@ -1,16 +1,28 @@
-"""List endpoints run a constant number of queries per page, whatever the page size."""
+"""List endpoints run a constant number of queries per page, whatever the page size.
+
+The counts are the endpoints' own: the caller is a superuser, whose permission
+check reads nothing. For any other user the default check (ModelPermissions)
+reads the user's and their groups' permissions: two queries per request, counted
+in ``test_the_permission_check_costs_two_queries``.
+"""
 
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from django_leadpixel.models import Click, Open
 
-from .conftest import API, T0, make_message
+from .conftest import API, API_PERMISSIONS, T0, client_for, make_message, user_with
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(db):
+    return client_for(get_user_model().objects.create_superuser("root", "root@example.com", None))
 
 
 @pytest.fixture
@@ -65,3 +77,10 @@ def test_retrieve_and_create_are_constant(api, data, django_assert_max_num_queri
         api.get(f"{API}messages/{data[0].public_id}/")
     with django_assert_max_num_queries(4):  # insert + re-read + 2 counts by source
         api.post(f"{API}messages/", {"recipient": "a@example.com"}, format="json")
+
+
+def test_the_permission_check_costs_two_queries(data, django_assert_num_queries):
+    user = user_with("reader", *API_PERMISSIONS)
+    url = f"{API}opens/?source=human"
+    with django_assert_num_queries(1 + 2):  # the page + user and group permissions
+        assert client_for(user).get(url).status_code == 200

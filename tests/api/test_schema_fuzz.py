@@ -1,10 +1,11 @@
 """Schemathesis: property-based requests generated from the served OpenAPI schema.
 
 Every operation of ``api/leadpixel/schema/`` is called in-process (WSGI) as a
-staff user with schema-valid and, in a second pass, schema-violating input. The
-checks: no 5xx, documented status codes and content types, bodies that match
-the documented response schemas, and invalid input rejected (4xx). Bounded
-(``max_examples``) to stay well under two minutes on SQLite and PostgreSQL.
+staff user holding the API's model permissions, with schema-valid and, in a
+second pass, schema-violating input. The checks: no 5xx, documented status
+codes and content types, bodies that match the documented response schemas,
+and invalid input rejected (4xx). Bounded (``max_examples``) to stay well under
+two minutes on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 
 import pytest
 import schemathesis
+from django.contrib.auth.models import Permission
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -30,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from django_leadpixel.models import Message
 
-from .conftest import API, make_click, make_message, make_open
+from .conftest import API, API_PERMISSIONS, make_click, make_message, make_open
 
 MAX_EXAMPLES = int(os.environ.get("LEADPIXEL_FUZZ_EXAMPLES", "40"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -64,7 +66,9 @@ def known_message(db):
 def api_schema(db, settings, in_process_wsgi, known_message, django_user_model):
     # A fast hasher: Basic authentication checks the password on every request.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    django_user_model.objects.create_user(USERNAME, password=PASSWORD, is_staff=True)
+    user = django_user_model.objects.create_user(USERNAME, password=PASSWORD, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="django_leadpixel", codename__in=API_PERMISSIONS))
     return schemathesis.openapi.from_wsgi(API + "schema/?format=json", in_process_wsgi,
                                           headers=AUTH)
 

@@ -1,7 +1,8 @@
 """The report rollup gives the events' own figures, whatever changed since it was built."""
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 from unittest import mock
 
 import pytest
@@ -305,3 +306,72 @@ def test_markers_are_one_per_cell_whatever_the_writers():
     rollup.refresh()
     assert not ReportDirty.objects.exists()
     assert_exact()
+
+
+# --- sending days at the edges of the calendar ---------------------------------------------
+
+LAST_MOMENTS = [datetime(9999, 12, 31, 12, tzinfo=dt_timezone.utc),
+                datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt_timezone.utc)]
+
+
+def far_future_message(sent_at) -> Message:
+    far = message(recipient="far@example.com", campaign="far", sent_at=sent_at)
+    # Occurred "at sending", so its day is at the edge too; enriched long ago.
+    open_(far, minutes=0, enriched_at=T0)
+    return far
+
+
+@pytest.mark.parametrize("sent_at", LAST_MOMENTS)
+def test_a_message_sent_on_the_last_day_python_has_does_not_stop_the_rollup(capsys, sent_at):
+    from django_leadpixel import tasks
+
+    populate(messages=9)
+    far_future_message(sent_at)
+    call_command("leadpixel_rollup")
+    assert ", 0 left for the next run" in capsys.readouterr().out
+    assert ReportCell.objects.filter(campaign="far").count() == 1
+    assert tasks.refresh_reports.apply(args=(None,)).get()["waiting"] == 0
+    assert how()["live"] == 0
+    assert reports.campaign_report()["sent"] == 10
+    assert reports.campaign_report(campaign="far")["sent"] == 1
+    assert reports.campaign_report(end=date(9000, 12, 31))["sent"] == 9
+    assert_exact()
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_sending_days_beyond_the_calendar_in_the_default_time_zone(settings, zone):
+    # UTC+14: 9999-12-31T12:00Z is already year 10000 there; UTC-11: 0001-01-01T05:00Z is
+    # still year 0. Neither has a date in Python; the rollup keeps them in the edge cells.
+    settings.TIME_ZONE = zone
+    populate(messages=9)
+    far_future_message(LAST_MOMENTS[0])
+    message(recipient="old@example.com", campaign="far",
+            sent_at=datetime(1, 1, 1, 5, tzinfo=dt_timezone.utc))
+    assert rollup.refresh(None)["waiting"] == 0
+    assert how()["live"] == 0
+    assert reports.campaign_report()["sent"] == 11
+    assert reports.campaign_report(campaign="far") == live(campaign="far")
+    assert_exact()
+
+
+def test_a_cell_that_fails_is_skipped_logged_and_retried(caplog):
+    populate(messages=9)
+    real = reports.figures.partial
+    bad = min(cell_of(m) for m in Message.objects.filter(campaign="c1"))
+
+    def partial(messages, **kwargs):
+        if set(messages.values_list("pk", flat=True)) == set(
+                rollup.messages_of([bad]).values_list("pk", flat=True)):
+            raise ValueError("one bad row")
+        return real(messages, **kwargs)
+
+    with mock.patch.object(reports.figures, "partial", partial), \
+            caplog.at_level("ERROR", logger="django_leadpixel"):
+        result = rollup.refresh(None)
+    assert result["waiting"] == 1 and result["built"] == ReportCell.objects.count() > 0
+    assert not ReportCell.objects.filter(campaign=bad[0], day=bad[1]).exists()
+    [record] = [r for r in caplog.records if r.name == "django_leadpixel"]
+    assert "c1" in record.getMessage() and bad[1].isoformat() in record.getMessage()
+    assert record.exc_info is not None
+    assert_exact()  # that cell's figures come from the events meanwhile
+    assert rollup.refresh(None) == {"built": 1, "deleted": 0, "waiting": 0}
