@@ -74,7 +74,7 @@ def measure(rounds: int, depth: int) -> None:
 
     call_command("migrate", interactive=False, verbosity=0)
     user, _ = get_user_model().objects.get_or_create(
-        username="bench-api", defaults={"is_staff": True})
+        username="bench-api", defaults={"is_staff": True, "is_superuser": True})
     if not Message.objects.exists():
         sys.exit("The database is empty: run benchmarks/seed.py first, or pass --seed N.")
     client = Client()

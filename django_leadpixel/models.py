@@ -278,9 +278,16 @@ ReportKey = tuple[str, datetime.date]
 
 
 def report_key(campaign: str, sent_at: datetime.datetime) -> ReportKey:
-    """The rollup cell of a message: its campaign and its sending day (default time zone)."""
-    day = timezone.localtime(sent_at, timezone.get_default_timezone()).date() \
-        if timezone.is_aware(sent_at) else sent_at.date()
+    """The rollup cell of a message: its campaign and its sending day (default time zone).
+
+    A moment whose day Python has no date for in that zone (9999-12-31 at UTC+14)
+    counts on the last (or first) day Python has, as the rollup groups it.
+    """
+    try:
+        day = timezone.localtime(sent_at, timezone.get_default_timezone()).date() \
+            if timezone.is_aware(sent_at) else sent_at.date()
+    except OverflowError:
+        day = datetime.date.max if sent_at.year > 1 else datetime.date.min
     return campaign, day
 
 

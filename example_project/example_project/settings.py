@@ -127,8 +127,9 @@ else:
     except ImportError:
         pass
 
-# The REST API (api/leadpixel/, docs/api.md): admin users only, by the default
-# LEADPIXEL["API_PERMISSION_CLASSES"]. Basic authentication lets curl and
+# The REST API (api/leadpixel/, docs/api.md): Django's model permissions of the app
+# (view_* to read, add_message to write), by the default
+# LEADPIXEL["API_PERMISSION_CLASSES"]; the demo's admin is a superuser. Basic authentication lets curl and
 # senders in any language call it; the session serves the browsable API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

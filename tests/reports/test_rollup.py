@@ -375,3 +375,18 @@ def test_a_cell_that_fails_is_skipped_logged_and_retried(caplog):
     assert record.exc_info is not None
     assert_exact()  # that cell's figures come from the events meanwhile
     assert rollup.refresh(None) == {"built": 1, "deleted": 0, "waiting": 0}
+
+
+@pytest.mark.parametrize("zone, sent_at", [
+    ("Pacific/Kiritimati", datetime(9999, 12, 31, 20, 0, tzinfo=dt_timezone.utc)),
+    ("Pacific/Pago_Pago", datetime(1, 1, 1, 5, 0, tzinfo=dt_timezone.utc)),
+])
+def test_enrichment_marks_the_cell_of_a_message_at_the_calendars_edge(zone, sent_at):
+    from django.test import override_settings
+
+    with override_settings(TIME_ZONE=zone):
+        msg = message(sent_at=sent_at, campaign="edge")
+        rollup.refresh()
+        Open.objects.create(message=msg, source="human", occurred_at=timezone.now())
+        jobs.sweep()  # marks the cell of the message: no OverflowError
+        assert ReportDirty.objects.filter(campaign="edge").exists()
