@@ -41,6 +41,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     "INGEST_KEY": (str,),
     "INGEST_TIMEOUT": (int, float),
     "INGEST_MAX_LENGTH": (int,),
+    "REPEAT_WINDOW": (int, float),
     "API_PERMISSION_CLASSES": (list, tuple),
 }
 POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT",
@@ -84,6 +85,10 @@ def check_settings(app_configs=None, **kwargs) -> list:
                 id="leadpixel.E003"))
         elif key in POSITIVE and value is not None and value < 1:
             errors.append(Error(f"{SETTING_NAME}[{key!r}] must be a positive number, not {value}.",
+                                id="leadpixel.E004"))
+        elif key == "REPEAT_WINDOW" and not 0 <= value <= 86400:
+            errors.append(Error(f"{SETTING_NAME}['REPEAT_WINDOW'] must be between 0 (store "
+                                f"every hit) and 86400 seconds, not {value}.",
                                 id="leadpixel.E004"))
     errors += _check_base_url(user.get("BASE_URL"))
     errors += _check_choices(user)

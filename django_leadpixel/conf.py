@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "SPOOL_FILE": "leadpixel-spool.jsonl",
     # Dispatch enrichment after commit (False: leave it to the periodic sweep).
     "ENRICH_ON_RECORD": True,
+    # Seconds within which an identical hit of a message (same address, agent,
+    # method and link: a replayed token, a double load) is counted on the
+    # event's ``repeats`` instead of stored again. 0 stores every hit.
+    "REPEAT_WINDOW": 60,
     # Rows per batch for sweeps, purges and reclassification.
     "BATCH_SIZE": 500,
     # Add a hidden honeypot link in {% track_links %} (scanners click it).

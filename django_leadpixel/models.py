@@ -179,6 +179,11 @@ class Event(models.Model):
         _("anonymous"), default=False,
         help_text=_("Stored without tracking consent: time and source only."),
     )
+    repeats = models.PositiveIntegerField(
+        _("repeats"), default=0,
+        help_text=_("Identical hits counted on this event instead of stored again "
+                    "(LEADPIXEL['REPEAT_WINDOW'])."),
+    )
     # Enrichment, filled later by a Celery task (enriched_at is None until then).
     enriched_at = models.DateTimeField(_("enriched at"), null=True, blank=True)
     masked = models.BooleanField(

@@ -43,7 +43,7 @@ import logging
 import re
 import uuid
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.db import DatabaseError, connections, models
 
@@ -166,7 +166,7 @@ class InsertPlan(NamedTuple):
 @functools.lru_cache(maxsize=8)
 def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
                 without_consent: tuple[tuple[str, Any], ...],
-                from_message: bool = True) -> InsertPlan:
+                from_message: bool = True, repeats: bool = False) -> InsertPlan:
     """The INSERT of one event, built once per database and kind.
 
     The column list comes from the model, so it follows migrations; constants
@@ -176,7 +176,10 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
     id, the consent rules applied in SQL); else ``INSERT ... VALUES`` for a
     row whose message was read already (databases without RETURNING).
     ``dynamic`` names the fields each hit fills; ``without_consent`` the
-    values stored instead of ``CONSENT_FIELDS`` without consent.
+    values stored instead of ``CONSENT_FIELDS`` without consent. With
+    ``repeats``, nothing is inserted when the message has an identical event
+    (``REPEAT_FIELDS``, as it would be stored) between the row's
+    ``repeat_since`` and ``repeat_until``: the caller counts the hit on it.
     """
     conn = connections[alias]
     quote = conn.ops.quote_name
@@ -213,8 +216,10 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
     insert = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
     if from_message:
         types.append(param_type(Message._meta.get_field("public_id"), conn))
+        slots.append((cast(models.Field, Message._meta.get_field("public_id")), "public_id"))
+        guard = _repeat_guard(model, conn, without, slots, types) if repeats else ""
         return InsertPlan(insert + f"SELECT {', '.join(values)} FROM "
-                          f"{quote(Message._meta.db_table)} m WHERE m.public_id = %s "
+                          f"{quote(Message._meta.db_table)} m WHERE m.public_id = %s{guard} "
                           "RETURNING message_id, anonymous", slots, tuple(types))
     return InsertPlan(insert + f"VALUES ({', '.join(values)})", slots, tuple(types))
 
@@ -233,8 +238,43 @@ def literal(value: Any, conn) -> str | None:
 
 
 def params_of(slots: list[tuple[Any, Any]], row: dict[str, Any], conn) -> list[Any]:
-    return [value if f is None else f.get_db_prep_save(row[f.attname], conn)
+    """The parameters of a plan: a slot ``(field, None)`` takes the field's value from
+    ``row``, ``(field, "key")`` the value of ``row["key"]``, ``(None, value)`` a constant."""
+    return [value if f is None else f.get_db_prep_save(row[value or f.attname], conn)
             for f, value in slots]
+
+
+# What makes two hits of one message the same hit again (a replayed token, a
+# double load): compared as stored, the privacy rules applied.
+REPEAT_FIELDS = ("ip", "user_agent", "method")
+
+
+def _repeat_guard(model, conn, without: dict[str, Any], slots: list, types: list) -> str:
+    """``AND NOT EXISTS (an identical event of the message within the window)``.
+
+    Served by the ``(message, occurred_at)`` index: a few rows at most.
+    """
+    quote = conn.ops.quote_name
+    same = "IS NOT DISTINCT FROM" if conn.vendor == "postgresql" else "IS"
+    time = model._meta.get_field("occurred_at")
+    conditions = [f"e.{quote(model._meta.get_field('message').column)} = m.id"]
+    for key, op in (("repeat_since", ">="), ("repeat_until", "<=")):
+        conditions.append(f"e.{quote(time.column)} {op} %s")
+        slots.append((time, key))
+        types.append(param_type(time, conn))
+    names = [*REPEAT_FIELDS, *(["url"] if model is KINDS["click"] else [])]
+    for name in names:
+        f = model._meta.get_field(name)
+        slots.append((f, None))
+        types.append(param_type(f, conn))
+        value = "%s"
+        if name in CONSENT_FIELDS:  # stored as the message's consent says
+            otherwise = literal(f.get_db_prep_save(without[name], conn), conn)
+            value = (conn.ops.unification_cast_sql(f)
+                     % f"CASE WHEN m.tracking_consent THEN %s ELSE {otherwise} END")
+        conditions.append(f"e.{quote(f.column)} {same} {value}")
+    return (f" AND NOT EXISTS (SELECT 1 FROM {quote(model._meta.db_table)} e "
+            f"WHERE {' AND '.join(conditions)})")
 
 
 # --- a batch, one statement -------------------------------------------------------

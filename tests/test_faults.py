@@ -276,8 +276,9 @@ def geo_dir(tmp_path, monkeypatch):
         shutil.copyfile(GEOIP / source, staged)
         os.replace(staged, target)  # atomically, as geoipupdate does
 
+    # REPEAT_WINDOW 0: the test opens one message from one address again and again.
     lp = {"BASE_URL": "https://mail.example.com", "GEOIP_PATH": str(folder),
-          "GEOIP_CITY": "City.mmdb", "GEOIP_ASN": "none.mmdb"}
+          "GEOIP_CITY": "City.mmdb", "GEOIP_ASN": "none.mmdb", "REPEAT_WINDOW": 0}
     with override_settings(LEADPIXEL=lp):
         enrichment.reset_locator()
         yield install, later

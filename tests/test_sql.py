@@ -15,7 +15,10 @@ from django_leadpixel.models import Click, Open
 from .conftest import CHROME, ON_POSTGRES, make_message
 from .test_views import assert_gif, click_path, pixel_path
 
-SETTINGS = {"BASE_URL": "https://mail.example.com", "ENRICH_ON_RECORD": False}
+# REPEAT_WINDOW 0: these tests load one message's pixel from one address again and
+# again; repeats (and their guard in the prepared statement) are tested in
+# tests/ingest/test_record.py, on both databases.
+SETTINGS = {"BASE_URL": "https://mail.example.com", "ENRICH_ON_RECORD": False, "REPEAT_WINDOW": 0}
 postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="PREPARE is PostgreSQL's")
 
 
@@ -55,7 +58,9 @@ def test_prepared_once_per_connection_then_executed(client):
     with CaptureQueriesContext(connection) as later:
         assert_gif(client.get(pixel_path(refusing), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.8"))
         assert client.get(click_path(consenting), HTTP_USER_AGENT=CHROME).status_code == 302
-        assert client.get(click_path(consenting), HTTP_USER_AGENT=CHROME).status_code == 302
+        # (another reader: an identical click would be counted as a repeat)
+        assert client.get(click_path(consenting), HTTP_USER_AGENT=CHROME,
+                          REMOTE_ADDR="198.51.100.9").status_code == 302
     assert [words[0] for words in _sql(first)] == ["PREPARE", "EXECUTE"]
     assert [words[0] for words in _sql(later)] == ["EXECUTE", "PREPARE", "EXECUTE", "EXECUTE"]
     # The consent rules still apply inside the prepared statement.
@@ -154,3 +159,18 @@ def test_values_with_percent_signs_and_quotes_pass_through_execute_unchanged(cli
         response = client.get(click_path(message, url=url), HTTP_USER_AGENT=agent)
         assert response.status_code == 302 and response["Location"] == url
     assert set(Click.objects.values_list("url", "user_agent")) == {(url, agent)}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "ENRICH_ON_RECORD": False})
+def test_the_prepared_statement_counts_repeats_on_the_first_row(client):
+    connection.close()
+    message = make_message(tracking_consent=False)  # compared as stored: no address kept
+    with CaptureQueriesContext(connection) as captured:
+        for _ in range(3):
+            assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=CHROME))
+    assert [words[0] for words in _sql(captured)] == [
+        "PREPARE", "EXECUTE", "EXECUTE", "UPDATE", "EXECUTE", "UPDATE"]
+    row = Open.objects.get()
+    assert (row.anonymous, row.repeats) == (True, 2)

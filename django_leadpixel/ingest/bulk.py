@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from datetime import timedelta
+from typing import Any
 
 from django.db import DataError, IntegrityError, transaction
+from django.db.models import F
 
 from .. import history, sql
 from ..classify import Verdict
+from ..conf import app_settings
 from ..enrichment import enrichment_for
 from ..models import KINDS, Click, Message, Open, ReportDirty, fit
 from .events import build_event, send_recorded
@@ -30,7 +34,10 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     skipped), and the clicks are judged with their messages' history
     (``history.settle``: the batch's own events and those already stored). The
     events are enriched in the same pass: they never wait for the sweep.
-    Returns counts of "stored", "duplicate" and "orphan" (message gone).
+    A hit identical to another of its message within ``REPEAT_WINDOW`` (in
+    the batch or stored) is counted on that event's ``repeats``, as on the
+    request path. Returns counts of "stored", "duplicate", "repeat" and
+    "orphan" (message gone).
     """
     counts: Counter[str] = Counter()
     if not items:
@@ -53,6 +60,8 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
         else:
             seen.add(hit.id)
             events.append(build_event(hit, message, verdict))
+    if app_settings.REPEAT_WINDOW > 0:
+        events, counts["repeat"] = collapse_repeats(events)
     # Judged with their history first: stored clicks that a burst in this batch
     # convicts are updated now (were the insert to fail, the retried batch
     # would convict them again).
@@ -85,6 +94,62 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
         send_recorded(event, None)
     counts["stored"] += len(events)
     return counts
+
+
+def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], int]:
+    """``events`` without those that repeat an identical event of their message within
+    ``REPEAT_WINDOW`` (the batch's own or a stored one), which count on its ``repeats``.
+
+    Identical means ``sql.REPEAT_FIELDS`` (and the link of a click) as stored,
+    as the request path's guard compares them. Returns the events to insert,
+    and how many were repeats.
+    """
+    if not events:
+        return events, 0
+    window = timedelta(seconds=app_settings.REPEAT_WINDOW)
+    times = [event.occurred_at for event in events]
+    stored: list[Open | Click] = []
+    for model in (Open, Click):
+        ids = {event.message_id for event in events if type(event) is model}
+        if ids:
+            stored += model.objects.filter(
+                message_id__in=ids, occurred_at__range=(min(times) - window,
+                                                        max(times) + window)).only(
+                "id", "message_id", "occurred_at", *REPEAT_KEY_FIELDS[model], "repeats")
+    batch = {id(event) for event in events}
+    groups: dict[tuple, list[Open | Click]] = defaultdict(list)
+    for event in sorted([*stored, *events], key=lambda e: e.occurred_at):
+        groups[_repeat_key(event)].append(event)
+    kept: list[Open | Click] = []
+    more: Counter[tuple[type[Open] | type[Click], Any]] = Counter()
+    for group in groups.values():
+        anchor = None
+        for event in group:
+            if anchor is not None and event.occurred_at - anchor.occurred_at <= window \
+                    and id(event) in batch:
+                if id(anchor) in batch:
+                    anchor.repeats += 1
+                else:
+                    more[(type(anchor), anchor.pk)] += 1
+                continue
+            anchor = event
+            if id(event) in batch:
+                kept.append(event)
+    by_count: dict[tuple[type[Open] | type[Click], int], list[Any]] = defaultdict(list)
+    for (kind, pk), n in more.items():
+        by_count[(kind, n)].append(pk)
+    for (kind, n), pks in by_count.items():
+        kind.objects.filter(pk__in=pks).update(repeats=F("repeats") + n)
+    kept_ids = {id(event) for event in kept}
+    return [event for event in events if id(event) in kept_ids], len(events) - len(kept)
+
+
+REPEAT_KEY_FIELDS = {Open: sql.REPEAT_FIELDS, Click: (*sql.REPEAT_FIELDS, "url")}
+
+
+def _repeat_key(event: Open | Click) -> tuple:
+    return (type(event), event.message_id,
+            *(getattr(event, name) for name in REPEAT_KEY_FIELDS[type(event)]))
 
 
 # Errors that belong to one row (bad data), not to the database being down.

@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Subquery
 
 from .. import sql
 from ..classify import Verdict
+from ..conf import app_settings
 from ..models import KINDS, Message
 from .events import announce_after_commit, build_event, stored_fields
 from .hits import Hit
@@ -37,6 +40,8 @@ class DirectBackend:
         if message is None:
             return None
         event = build_event(hit, message, verdict)
+        if app_settings.REPEAT_WINDOW > 0 and count_repeat(hit, event.__dict__):
+            return None
         return event if store_event(event) else None
 
 
@@ -51,7 +56,30 @@ def _plan_inputs(kind: str) -> tuple[frozenset[str], tuple[tuple[str, Any], ...]
 
 
 def plan(kind: str, alias: str, from_message: bool = True) -> sql.InsertPlan:
-    return sql.insert_plan(kind, alias, *_plan_inputs(kind), from_message=from_message)
+    return sql.insert_plan(kind, alias, *_plan_inputs(kind), from_message=from_message,
+                           repeats=from_message and app_settings.REPEAT_WINDOW > 0)
+
+
+def repeat_range(hit: Hit) -> tuple[datetime, datetime]:
+    """When an identical event of the message makes ``hit`` a repeat of it."""
+    window = timedelta(seconds=app_settings.REPEAT_WINDOW)
+    return hit.occurred_at - window, hit.occurred_at + window
+
+
+def count_repeat(hit: Hit, stored: dict[str, Any]) -> bool:
+    """Add ``hit`` to the ``repeats`` of the message's latest identical event within
+    the window. False when there is none (the message is gone)."""
+    model = KINDS[hit.kind]
+    since, until = repeat_range(hit)
+    same = Q(**{name: stored[name] for name in sql.REPEAT_FIELDS})
+    if hit.kind == "click":
+        same &= Q(url=stored["url"])
+    same |= Q(anonymous=True, method=stored["method"], **(
+        {"url": stored["url"]} if hit.kind == "click" else {}))
+    latest = model.objects.filter(same, message__public_id=hit.message_id,
+                                  occurred_at__range=(since, until)).order_by("-occurred_at")
+    return bool(model.objects.filter(pk__in=Subquery(latest.values("pk")[:1]))
+                .update(repeats=F("repeats") + 1))
 
 
 def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
@@ -59,15 +87,16 @@ def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
 
     The message is read by the INSERT itself, with the tracking-consent rules
     applied in SQL, so the request costs about what a bare ORM insert costs.
-    Returns the stored row's fields, or None when the message is gone or the
-    hit was stored before.
+    Returns the stored row's fields, or None when the message is gone, the
+    hit was stored before, or it repeats an identical event of the message
+    within ``REPEAT_WINDOW`` (counted on that event's ``repeats``).
     """
     conn = transaction.get_connection()
     insert = plan(hit.kind, conn.alias)
     stored = stored_fields(hit, verdict, True)
-    params = sql.params_of(insert.slots, stored, conn)
-    public_id = cast(models.UUIDField, Message._meta.get_field("public_id"))
-    params.append(public_id.get_db_prep_value(hit.message_id, conn))
+    since, until = repeat_range(hit)
+    params = sql.params_of(insert.slots, {**stored, "public_id": hit.message_id,
+                                          "repeat_since": since, "repeat_until": until}, conn)
     try:
         with savepoint_if_needed(conn), conn.cursor() as cursor:
             sql.execute(conn, cursor, insert.sql, insert.types, params)
@@ -77,6 +106,10 @@ def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
             return None  # stored before: writing it twice is a no-op
         raise
     if row is None:
+        # The message is gone, or it has this very hit already (a replayed token,
+        # a double load): then it is counted there.
+        if app_settings.REPEAT_WINDOW > 0:
+            count_repeat(hit, stored)
         return None
     announce_after_commit(hit.kind, hit.id)
     if row[1]:  # no consent: the SQL stored the anonymous values

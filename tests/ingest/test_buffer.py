@@ -26,8 +26,11 @@ def buffered():
             pytest.fail("Redis on 127.0.0.1:6379 is required in CI")
         pytest.skip("needs Redis on 127.0.0.1:6379")
     key = f"leadpixel:test:{uuid.uuid4().hex}"
+    # REPEAT_WINDOW 0: these tests send one reader's identical hits again and again on
+    # purpose (repeats are tested on their own below).
     with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "INGEST": "redis",
-                                      "INGEST_KEY": key, "INGEST_REDIS_URL": "redis://127.0.0.1:6379/12"}):
+                                      "INGEST_KEY": key, "INGEST_REDIS_URL": "redis://127.0.0.1:6379/12",
+                                      "REPEAT_WINDOW": 0}):
         yield buffer.client(), key
         buffer.client().delete(key)
 
@@ -133,12 +136,12 @@ def test_storing_a_batch_costs_the_same_queries_for_one_message_or_many(
     from django_leadpixel.ingest.hits import Hit
 
     messages = [make_message(recipient=f"m{i}@example.com") for i in range(30)]
-    hits = [(Hit(kind="open" if i % 2 else "click", message_id=m.public_id, ip="198.51.100.9",
+    hits = [(Hit(kind="open" if i % 2 else "click", message_id=m.public_id, ip=f"198.51.100.{i}",
                  user_agent=CHROME, url="https://example.com/a", position=i % 3),
              Verdict("human", "test")) for i, m in enumerate(messages * 2)]
-    # Messages, existing ids (2), stored clicks nearby, the inserts, the rollup marks:
-    # a fixed number, not one per message.
-    with django_assert_max_num_queries(12):
+    # Messages, existing ids (2), repeats (2), stored clicks nearby, the inserts, the
+    # rollup marks: a fixed number, not one per message.
+    with django_assert_max_num_queries(14):
         assert store_many(hits)["stored"] == 60
 
 
@@ -198,7 +201,8 @@ def test_bursts_of_many_messages_in_one_batch_convict_their_earlier_clicks(
     hits = [(Hit(kind="click", message_id=m.public_id, ip="198.51.100.9", user_agent=CHROME,
                  url=f"https://example.com/{p}", position=p, occurred_at=now),
              Verdict("human", "from the request")) for m in messages for p in (1, 2, 3)]
-    with django_assert_max_num_queries(12):  # not one UPDATE per burst
+    # Not one UPDATE per burst (the 13th query looks for repeats of the batch's hits).
+    with django_assert_max_num_queries(13):
         assert store_many(hits)["stored"] == 120
     assert Click.objects.filter(occurred_at=now).exclude(source="scanner").count() == 0
     assert set(Click.objects.filter(pk__in=[c.pk for c in earlier.values()])
@@ -286,7 +290,7 @@ def test_a_full_buffer_sends_hits_to_the_database_directly(client, buffered, cap
     redis, key = buffered
     message = make_message()
     with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "INGEST": "redis",
-                                      "INGEST_KEY": key, "INGEST_MAX_LENGTH": 2,
+                                      "INGEST_KEY": key, "INGEST_MAX_LENGTH": 2, "REPEAT_WINDOW": 0,
                                       "INGEST_REDIS_URL": "redis://127.0.0.1:6379/12"}):
         redis.script_flush()  # the first push loads the script again (NOSCRIPT)
         for _ in range(3):
