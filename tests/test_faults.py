@@ -94,7 +94,7 @@ def test_slow_database_statement_timeout_spools_and_replays_once(example_server,
 
     message = make_message()
     spool = tmp_path / "spool.jsonl"
-    server = example_server(LEADPIXEL_SPOOL_FILE=str(spool),
+    server = example_server(LEADPIXEL_SPOOL_FILE=str(spool), LEADPIXEL_IP_PROXY_COUNT="1",
                             PGOPTIONS="-c statement_timeout=300", **server_db_env())
     destination = "https://shop.example.com/slow?x=1"
     pixel_url = server.url + "/t/o/" + tokens.make_open_token(message.public_id) + ".gif"
