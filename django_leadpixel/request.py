@@ -161,6 +161,12 @@ def _internal(remote) -> bool:
     return address.is_loopback or address.is_private
 
 
+def reset_warning() -> None:
+    """Let the warning about untrusted forwarding headers be logged again (tests)."""
+    global _warned
+    _warned = False
+
+
 def _warn(remote, headers: list[str], advice: str) -> None:
     global _warned
     _warned = True

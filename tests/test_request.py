@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 import pytest
 from django.test import RequestFactory, override_settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from ipware import get_client_ip
 
 from django_leadpixel.request import address_headers as _address_headers
-from django_leadpixel.request import clean_ip, request_info
+from django_leadpixel.request import clean_ip, request_info, reset_warning
 
 # Spellings ipware folds together, and keys it must never read.
 HEADERS = ["HTTP_X_FORWARDED_FOR", "X_FORWARDED_FOR", "X-Forwarded-For", "x-forwarded-for",
@@ -88,14 +89,12 @@ def test_ipware_never_walks_the_headers(monkeypatch):
     monkeypatch.setattr(ModernIpWare, "get_client_ip",
                         lambda self, meta, strict=False: read.append(self.precedence)
                         or original(self, meta, strict))
-    from django_leadpixel import request as module
-
-    module._peer_answer.cache_clear()
     for lp in [{}, *PROXIES]:
+        fresh = f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"  # never cached
         with override_settings(LEADPIXEL=lp):
-            request_info(build("10.0.0.1", {"HTTP_X_FORWARDED_FOR": "8.8.8.8, 10.0.0.7",
-                                            "HTTP_X_REAL_IP": "9.9.9.9"}))
-            request_info(build("198.51.100.7", {"HTTP_USER_AGENT": "x"}))
+            request_info(build("10.0.0.1", {"HTTP_X_FORWARDED_FOR": f"8.8.8.8, {fresh}",
+                                            "HTTP_X_REAL_IP": fresh}))
+            request_info(build(fresh, {"HTTP_USER_AGENT": "x"}))
     assert read and set(read) == {("REMOTE_ADDR",)}
 
 
@@ -113,10 +112,10 @@ def _request(remote="127.0.0.1", **headers):
 
 
 @pytest.fixture
-def fresh_warning(monkeypatch):
-    from django_leadpixel import request as module
-
-    monkeypatch.setattr(module, "_warned", False, raising=False)
+def fresh_warning():
+    reset_warning()
+    yield
+    reset_warning()
 
 
 @pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_TRUE_CLIENT_IP",
