@@ -157,7 +157,7 @@ def test_200_concurrent_opens_of_one_message_are_each_stored_once(live_server, t
             results[i] = repr(exc)
 
     lp = {"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(spool),
-          "ENRICH_ON_RECORD": False}
+          "ENRICH_ON_RECORD": False, "IP_TRUSTED_PROXIES": ["127.0.0.1"]}  # fetch() forwards
     with override_settings(LEADPIXEL=lp):
         threads = [threading.Thread(target=reader, args=(i,)) for i in range(STORM)]
         for t in threads:
