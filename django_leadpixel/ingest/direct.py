@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from .. import sql
 from ..classify import Verdict
 from ..models import KINDS, Message
+from . import budget
 from .events import announce_after_commit, build_event, stored_fields
 from .hits import Hit
 
@@ -59,6 +60,8 @@ def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
 
     The message is read by the INSERT itself, with the tracking-consent rules
     applied in SQL, so the request costs about what a bare ORM insert costs.
+    On PostgreSQL it runs within the request budget (``budget``): past
+    ``REQUEST_DB_TIMEOUT`` it raises, and ``record`` spools the hit.
     Returns the stored row's fields, or None when the message is gone or the
     hit was stored before.
     """
@@ -68,9 +71,10 @@ def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
     params = sql.params_of(insert.slots, stored, conn)
     params.append(Message._meta.get_field("public_id").get_db_prep_value(hit.message_id, conn))
     try:
-        with savepoint_if_needed(conn), conn.cursor() as cursor:
-            sql.execute(conn, cursor, insert.sql, insert.types, params)
-            row = cursor.fetchone()
+        with budget.atomic_if_needed(conn), conn.cursor() as cursor, \
+                budget.within(conn, cursor) as prefix:
+            sql.execute(conn, cursor, insert.sql, insert.types, params, prefix=prefix)
+            row = budget.last_result(cursor).fetchone()
     except IntegrityError:
         if KINDS[hit.kind].objects.filter(pk=hit.id).exists():
             return None  # stored before: writing it twice is a no-op
