@@ -164,7 +164,8 @@ def show(name: str) -> str:
 
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as in production
-def test_a_locked_events_table_costs_a_hit_its_budget_and_replay_stores_it_once(client, own_spool):
+def test_a_locked_events_table_costs_a_hit_its_budget_and_replay_stores_it_once(client, own_spool,
+                                                                               caplog):
     """Another session holds ACCESS EXCLUSIVE on the open and click tables: the pixel and the
     click give up after the budget, answer, and spool; replay stores each once afterwards."""
     require_postgres("a lock held on the events tables")
@@ -196,6 +197,9 @@ def test_a_locked_events_table_costs_a_hit_its_budget_and_replay_stores_it_once(
         assert (show("statement_timeout"), show("lock_timeout")) == ("0", "0")
     assert [status for status, _ in answers] == [200, 302, 200]
     assert max(elapsed for _, elapsed in answers) < BUDGET + 2.5, answers
+    # The click's statement was first prepared under the lock: a timeout is not the server
+    # refusing PREPARE (which would stop preparing on this connection and send it again).
+    assert "could not prepare" not in caplog.text
     lines = spooled(own_spool)
     assert [x["kind"] for x in lines] == ["open", "click", "open"]
     assert Open.objects.count() == 1 and Click.objects.count() == 0  # the one before the lock
