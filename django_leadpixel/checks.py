@@ -42,6 +42,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     "INGEST_TIMEOUT": (int, float),
     "INGEST_MAX_LENGTH": (int,),
     "REPEAT_WINDOW": (int, float),
+    "REQUEST_DB_TIMEOUT": (int, float, type(None)),
     "API_PERMISSION_CLASSES": (list, tuple),
 }
 POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT",
@@ -185,3 +186,44 @@ def check_geoip(app_configs=None, **kwargs) -> list:
                     "django-leadpixel[geolite2]. Silence with "
                     'SILENCED_SYSTEM_CHECKS = ["leadpixel.W001"] if you want no places.',
                     id="leadpixel.W001")]
+
+
+@register(Tags.compatibility)
+def check_request_budget(app_configs=None, **kwargs) -> list:
+    """The request path's time on the database: a positive ``REQUEST_DB_TIMEOUT``, and
+    a connect timeout on every PostgreSQL database."""
+    import os
+
+    errors: list = []
+    user = getattr(settings, SETTING_NAME, {})
+    value = user.get("REQUEST_DB_TIMEOUT") if isinstance(user, dict) else None
+    if _type_ok("REQUEST_DB_TIMEOUT", value) and value is not None and value <= 0:
+        errors.append(Error(f"{SETTING_NAME}['REQUEST_DB_TIMEOUT'] must be a positive number of "
+                            f"seconds or None, not {value}.", id="leadpixel.E004"))
+    return errors + connect_timeout_warnings(getattr(settings, "DATABASES", {}), os.environ)
+
+
+def connect_timeout_warnings(databases: dict, environ) -> list:
+    """``leadpixel.W003`` for each PostgreSQL database without a connect timeout.
+
+    No statement timeout bounds a connection attempt: a server that accepts
+    connections and never answers would hold each pixel and click until the
+    web server kills the worker, with the hit unsaved. ``PGCONNECT_TIMEOUT``
+    in the environment is libpq's default for every connection.
+    """
+    if environ.get("PGCONNECT_TIMEOUT"):
+        return []
+    warnings = []
+    for alias, database in databases.items():
+        engine = str(database.get("ENGINE", ""))
+        options = database.get("OPTIONS") or {}
+        if ("postgresql" in engine or "postgis" in engine) and not options.get("connect_timeout"):
+            warnings.append(Warning(
+                f"DATABASES[{alias!r}] (PostgreSQL) has no OPTIONS['connect_timeout']: a database "
+                "that accepts connections and never answers holds each pixel and click until "
+                "the web server kills the worker, and the hit is lost.",
+                hint=f'Set DATABASES[{alias!r}]["OPTIONS"]["connect_timeout"] = 3 (seconds). '
+                     f'{SETTING_NAME}["REQUEST_DB_TIMEOUT"] bounds the statement, not the '
+                     "connection.",
+                id="leadpixel.W003"))
+    return warnings

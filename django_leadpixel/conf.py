@@ -64,6 +64,10 @@ DEFAULTS: dict[str, Any] = {
     # PostgreSQL: prepare the request path's INSERT once per connection (False:
     # send it as text every time; see README "Prepared statements").
     "PREPARE_STATEMENTS": True,
+    # Seconds the request path's statement may take on PostgreSQL (statement_timeout
+    # and lock_timeout for that statement only); past it the hit is spooled. None: no
+    # budget. Connecting is bounded by DATABASES OPTIONS["connect_timeout"] (check W003).
+    "REQUEST_DB_TIMEOUT": 1.5,
     # Directory of IP range files that overrides the packaged ones.
     "RANGES_DIR": None,
     # REST API (django_leadpixel.api): dotted paths of the DRF permission classes

@@ -53,6 +53,8 @@ from .models import KINDS, Click, Message, Open
 logger = logging.getLogger("django_leadpixel")
 
 MAX_MISSES = 3
+# query_canceled (statement_timeout) and lock_not_available (lock_timeout).
+TIMED_OUT = frozenset({"57014", "55P03"})
 
 
 class _State:
@@ -106,31 +108,38 @@ def _usable(connection) -> bool:
             and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))
 
 
-def execute(connection, cursor, sql: str, types: tuple[str, ...], params: list) -> None:
-    """Run ``sql`` on ``cursor`` (a Django cursor of ``connection``), prepared where safe."""
+def execute(connection, cursor, sql: str, types: tuple[str, ...], params: list,
+            prefix: str = "") -> None:
+    """Run ``sql`` on ``cursor`` (a Django cursor of ``connection``), prepared where safe.
+
+    ``prefix`` (statements ending in ``; ``) is sent in the same query string before
+    each statement, the ``PREPARE`` included (``ingest.budget``'s ``SET LOCAL``).
+    """
     if not _usable(connection):
-        cursor.execute(sql, params)
+        cursor.execute(prefix + sql, params)
         return
     state = _state(connection)
     if state.misses >= MAX_MISSES:
-        cursor.execute(sql, params)
+        cursor.execute(prefix + sql, params)
         return
     name, prepare, run = statement(sql, types)
     if name not in state.names:
         try:
-            cursor.execute(prepare)
+            cursor.execute(prefix + prepare)
         except DatabaseError as exc:
+            if _sqlstate(exc) in TIMED_OUT:
+                raise  # the database is slow or locked, not refusing to prepare
             if _sqlstate(exc) != "42P05":  # "already exists": a pooler's server connection
                 # Whatever else refused it, the plain statement decides (and
                 # raises, if the database itself is the trouble).
                 state.misses = MAX_MISSES
                 logger.warning("leadpixel: could not prepare the request path's statement; "
                                "sending it plain on this connection", exc_info=True)
-                cursor.execute(sql, params)
+                cursor.execute(prefix + sql, params)
                 return
         state.names.add(name)
     try:
-        cursor.execute(run, params)
+        cursor.execute(prefix + run, params)
     except DatabaseError as exc:
         if _sqlstate(exc) != "26000":  # invalid_sql_statement_name: not prepared there
             raise
@@ -140,7 +149,7 @@ def execute(connection, cursor, sql: str, types: tuple[str, ...], params: list) 
             logger.warning("leadpixel: prepared statements keep vanishing on this connection "
                            "(a pooler in transaction mode?); sending plain statements. Set "
                            'LEADPIXEL["PREPARE_STATEMENTS"] = False to skip trying.')
-        cursor.execute(sql, params)
+        cursor.execute(prefix + sql, params)
 
 
 def _sqlstate(exc: Exception) -> str | None:

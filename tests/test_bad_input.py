@@ -373,6 +373,7 @@ def test_any_latin1_user_agent_is_stored_bounded(client, message, agent):
 # --- client IP headers ----------------------------------------------------------------------
 
 TRUSTED = {**BASE, "IP_TRUSTED_PROXIES": ["10.0.0."]}
+ONE_PROXY = {**BASE, "IP_PROXY_COUNT": 1}  # forwarding headers are read only behind a proxy
 
 
 def stored_ip(client, message, remote_addr="203.0.113.5", **headers):
@@ -393,13 +394,16 @@ def stored_ip(client, message, remote_addr="203.0.113.5", **headers):
     ("[2001:db8::1]", None),  # bracketed: not an address ipware accepts
     ("::ffff:1.2.3.4", "1.2.3.4"),
     ("::ffff:198.51.100.9", "198.51.100.9"),
-    ("fe80::1%eth0", "203.0.113.5"),  # ipware refuses zone ids in the header: the peer
+    # What a proxy saw: a client on its link (the zone id is dropped). Before, with the header
+    # believed from anyone, ipware preferred the public peer to a link-local claim.
+    ("fe80::1%eth0", "fe80::1"),
     ("2001:db8::1%25", None),
     ("198.51.100.7\x00", None),
 ], ids=lambda v: repr(v)[:30])
+@override_settings(LEADPIXEL=ONE_PROXY)
 def test_odd_forwarded_for_headers_never_fail(client, message, forwarded, expected):
-    # Default settings (no proxy configured): ipware reads X-Forwarded-For. Whatever it
-    # holds, the pixel answers and the stored address is a valid address or none.
+    # Behind one proxy (the peer), X-Forwarded-For is read. Whatever it holds, the pixel
+    # answers and the stored address is a valid address, the peer's when there is none, or none.
     ip = stored_ip(client, message, HTTP_X_FORWARDED_FOR=forwarded)
     if expected is not None:
         assert ip == expected
@@ -407,6 +411,7 @@ def test_odd_forwarded_for_headers_never_fail(client, message, forwarded, expect
         assert ip in (None, "203.0.113.5", "198.51.100.7", "2001:db8::1")
 
 
+@override_settings(LEADPIXEL={**BASE, "IP_PROXY_COUNT": 501})
 def test_500_hops_of_forwarded_for(client, message):
     hops = ", ".join(f"10.{i // 256 % 256}.{i % 256}.1" for i in range(500))
     started = time.perf_counter()
@@ -457,7 +462,8 @@ def test_forwarded_for_without_a_trusted_hop_is_ignored(client, message):
 def test_any_forwarded_for_stores_a_valid_address_or_none(client, message, forwarded, remote):
     import ipaddress
 
-    ip = stored_ip(client, message, remote_addr=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    with override_settings(LEADPIXEL=ONE_PROXY):
+        ip = stored_ip(client, message, remote_addr=remote, HTTP_X_FORWARDED_FOR=forwarded)
     if ip is not None:
         ipaddress.ip_address(ip)  # a real address, nothing else
 

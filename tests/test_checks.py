@@ -1,7 +1,8 @@
 import pytest
+from django.core.checks import WARNING
 from django.test import override_settings
 
-from django_leadpixel.checks import check_settings
+from django_leadpixel.checks import check_request_budget, check_settings, connect_timeout_warnings
 
 
 def ids(**leadpixel):
@@ -90,3 +91,51 @@ def test_an_empty_api_permission_list_is_an_error(empty):
 def test_an_open_api_is_spelled_allow_any():
     assert ids(BASE_URL="https://m.example",
                API_PERMISSION_CLASSES=["rest_framework.permissions.AllowAny"]) == []
+
+
+# --- the request path's database budget -------------------------------------------------------
+
+POSTGRES = {"ENGINE": "django.db.backends.postgresql", "NAME": "leadpixel"}
+
+
+def test_postgresql_without_a_connect_timeout_warns():
+    databases = {"default": POSTGRES, "replica": {**POSTGRES, "OPTIONS": {"connect_timeout": 2}},
+                 "local": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    [warning] = connect_timeout_warnings(databases, {})
+    assert warning.id == "leadpixel.W003" and warning.level == WARNING
+    assert "'default'" in warning.msg and "connect_timeout" in warning.hint
+
+
+def test_a_connect_timeout_in_options_or_the_environment_is_enough():
+    assert connect_timeout_warnings({"default": {**POSTGRES, "OPTIONS": {"connect_timeout": 3}}}, {}) == []
+    assert connect_timeout_warnings({"default": POSTGRES}, {"PGCONNECT_TIMEOUT": "3"}) == []
+
+
+def test_the_registered_check_reads_the_projects_databases():
+    from django.conf import settings
+    from django.core.checks import run_checks
+
+    found = [m.id for m in run_checks()]  # what manage.py check runs
+    postgres = any("postgresql" in db["ENGINE"] for db in settings.DATABASES.values())
+    assert ("leadpixel.W003" in found) == postgres  # the test settings set no connect_timeout
+
+
+@pytest.mark.parametrize("value", ["1.5", True, [1]])
+def test_request_db_timeout_must_be_a_number(value):
+    assert [c for c, _ in ids(BASE_URL="https://m.example", REQUEST_DB_TIMEOUT=value)] == ["leadpixel.E003"]
+
+
+def budget_ids(**leadpixel):
+    with override_settings(LEADPIXEL={"BASE_URL": "https://m.example", **leadpixel}):
+        return [m.id for m in check_request_budget() if m.id != "leadpixel.W003"]
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0])
+def test_request_db_timeout_must_be_positive(value):
+    assert budget_ids(REQUEST_DB_TIMEOUT=value) == ["leadpixel.E004"]
+
+
+@pytest.mark.parametrize("value", [0.25, 2, None])
+def test_request_db_timeout_accepts_seconds_or_none(value):
+    assert ids(BASE_URL="https://m.example", REQUEST_DB_TIMEOUT=value) == []
+    assert budget_ids(REQUEST_DB_TIMEOUT=value) == []

@@ -94,7 +94,7 @@ def test_slow_database_statement_timeout_spools_and_replays_once(example_server,
 
     message = make_message()
     spool = tmp_path / "spool.jsonl"
-    server = example_server(LEADPIXEL_SPOOL_FILE=str(spool),
+    server = example_server(LEADPIXEL_SPOOL_FILE=str(spool), LEADPIXEL_IP_PROXY_COUNT="1",
                             PGOPTIONS="-c statement_timeout=300", **server_db_env())
     destination = "https://shop.example.com/slow?x=1"
     pixel_url = server.url + "/t/o/" + tokens.make_open_token(message.public_id) + ".gif"
@@ -131,6 +131,197 @@ def test_slow_database_statement_timeout_spools_and_replays_once(example_server,
     assert (click.url, click.position, click.ip) == (destination, 2, "198.51.100.8")
 
 
+# --- the request path's budget: a locked table, a database that never answers ---------------
+
+BUDGET = 0.5  # LEADPIXEL["REQUEST_DB_TIMEOUT"] in these tests (default 1.5 s)
+HANG = 10.0  # past this, a request is hung: a hang detector, not a speed test
+
+
+def blocker_connection():
+    import psycopg
+
+    db = connection.settings_dict
+    return psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+                           user=db["USER"], password=db["PASSWORD"] or None, dbname=db["NAME"])
+
+
+@pytest.fixture
+def own_spool(monkeypatch, tmp_path):
+    """A spool file of this test's own (the spool logger takes SPOOL_FILE once per logger)."""
+    import logging
+    import uuid
+
+    from django_leadpixel.ingest import spool as spool_module
+
+    monkeypatch.setattr(spool_module, "spool_logger", logging.getLogger(f"lp.test.{uuid.uuid4().hex}"))
+    return tmp_path / "spool.jsonl"
+
+
+def show(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production
+def test_a_locked_events_table_costs_a_hit_its_budget_and_replay_stores_it_once(client, own_spool,
+                                                                               caplog):
+    """Another session holds ACCESS EXCLUSIVE on the open and click tables: the pixel and the
+    click give up after the budget, answer, and spool; replay stores each once afterwards."""
+    require_postgres("a lock held on the events tables")
+    message = make_message()
+    lp = {"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(own_spool),
+          "REQUEST_DB_TIMEOUT": BUDGET, "ENRICH_ON_RECORD": False}
+    pixel_url = "/t/o/" + tokens.make_open_token(message.public_id) + ".gif"
+    destination = "https://shop.example.com/locked"
+    click_url = "/t/c/" + tokens.make_click_token(message.public_id, destination, 1)
+    blocker = blocker_connection()
+    # A build without a budget waits on the lock: set it free after HANG, and fail below.
+    watchdog = threading.Timer(HANG, blocker.rollback)
+    with override_settings(LEADPIXEL=lp):
+        assert client.get(pixel_url, HTTP_USER_AGENT=CHROME).status_code == 200  # prepared now
+        try:
+            blocker.execute("LOCK TABLE django_leadpixel_open, django_leadpixel_click "
+                            "IN ACCESS EXCLUSIVE MODE")
+            watchdog.start()
+            answers = []
+            for url, agent in [(pixel_url, GMAIL_PROXY), (click_url, CHROME), (pixel_url, CHROME)]:
+                started = time.monotonic()
+                response = client.get(url, HTTP_USER_AGENT=agent)
+                answers.append((response.status_code, time.monotonic() - started))
+        finally:
+            watchdog.cancel()
+            blocker.rollback()
+            blocker.close()
+        # The budget is the request path's alone: the connection's own settings are untouched.
+        assert (show("statement_timeout"), show("lock_timeout")) == ("0", "0")
+    assert [status for status, _ in answers] == [200, 302, 200]
+    assert max(elapsed for _, elapsed in answers) < BUDGET + 2.5, answers
+    # The click's statement was first prepared under the lock: a timeout is not the server
+    # refusing PREPARE (which would stop preparing on this connection and send it again).
+    assert "could not prepare" not in caplog.text
+    lines = spooled(own_spool)
+    assert [x["kind"] for x in lines] == ["open", "click", "open"]
+    assert Open.objects.count() == 1 and Click.objects.count() == 0  # the one before the lock
+    call_command("leadpixel_replay", str(own_spool))
+    call_command("leadpixel_replay", str(own_spool))  # twice: still one row per event
+    assert Open.objects.count() == 3 and Click.objects.count() == 1
+    assert Open.objects.get(pk=lines[0]["id"]).source == "google_proxy"
+    assert Click.objects.get(pk=lines[1]["id"]).url == destination
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_the_projects_transaction_the_budget_ends_with_the_statement(own_spool):
+    """ATOMIC_REQUESTS: a SET LOCAL would outlive the savepoint; the project's own
+    settings come back whether the statement is stored or times out."""
+    require_postgres("statement_timeout and lock_timeout")
+    from django.db import transaction
+
+    from django_leadpixel.ingest.hits import Hit
+    from django_leadpixel.ingest.record import record
+
+    message = make_message()
+    lp = {"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(own_spool),
+          "REQUEST_DB_TIMEOUT": BUDGET, "ENRICH_ON_RECORD": False}
+    hit = Hit(kind="open", message_id=message.public_id, user_agent=CHROME)
+    with override_settings(LEADPIXEL=lp):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = '7s'")
+            assert record(hit)
+            assert (show("statement_timeout"), show("lock_timeout")) == ("7s", "0")
+        blocker = blocker_connection()
+        watchdog = threading.Timer(HANG, blocker.rollback)  # a build without a budget waits
+        try:
+            blocker.execute("LOCK TABLE django_leadpixel_open IN ACCESS EXCLUSIVE MODE")
+            watchdog.start()
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL statement_timeout = '7s'")
+                started = time.monotonic()
+                stored = record(Hit(kind="open", message_id=message.public_id, user_agent=CHROME))
+                elapsed = time.monotonic() - started
+                assert (show("statement_timeout"), show("lock_timeout")) == ("7s", "0")
+                assert Message.objects.filter(pk=message.pk).exists()  # the transaction works
+        finally:
+            watchdog.cancel()
+            blocker.rollback()
+            blocker.close()
+    assert not stored and elapsed < BUDGET + 2.5, (stored, elapsed)
+    assert len(spooled(own_spool)) == 1 and Open.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("timeout, sent", [(None, ""), (1.5, "SET LOCAL statement_timeout = 1500; "
+                                                              "SET LOCAL lock_timeout = 1500; ")])
+def test_the_budget_travels_with_the_statement(client, timeout, sent):
+    require_postgres("statement_timeout and lock_timeout")
+    from django.test.utils import CaptureQueriesContext
+
+    message = make_message()
+    lp = {"BASE_URL": "https://mail.example.com", "ENRICH_ON_RECORD": False,
+          "REQUEST_DB_TIMEOUT": timeout}
+    with override_settings(LEADPIXEL=lp), CaptureQueriesContext(connection) as captured:
+        client.get("/t/o/" + tokens.make_open_token(message.public_id) + ".gif")
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert statements and all(q.startswith(sent) and "SET" not in q[len(sent):] for q in statements)
+
+
+class Unanswering:
+    """A TCP server that accepts connections and never says a word (a hung database)."""
+
+    def __init__(self):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)  # kept open, never read from or written to
+
+    def close(self):
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_never_answers_costs_a_hit_its_connect_timeout(example_server, tmp_path):
+    """The example project (OPTIONS connect_timeout = 3, as the README asks) pointed at a
+    server that accepts and never answers: each hit answers, and is spooled, not lost."""
+    require_postgres("the PostgreSQL driver against a hung server")
+    message = make_message()
+    spool = tmp_path / "spool.jsonl"
+    fake = Unanswering()
+    try:
+        server = example_server(LEADPIXEL_SPOOL_FILE=str(spool), LEADPIXEL_DB="postgres",
+                                PGHOST="127.0.0.1", PGPORT=str(fake.port), PGDATABASE="hung",
+                                PGUSER="postgres", PGPASSWORD="")
+        destination = "https://shop.example.com/hung"
+        pixel_url = server.url + "/t/o/" + tokens.make_open_token(message.public_id) + ".gif"
+        click_url = server.url + "/t/c/" + tokens.make_click_token(message.public_id, destination, 1)
+        status, headers, body, open_time = fetch(pixel_url, GMAIL_PROXY, timeout=60)
+        assert (status, headers["Content-Type"], len(body)) == (200, "image/gif", 43)
+        status, headers, _, click_time = fetch(click_url, CHROME, timeout=60)
+        assert (status, headers["Location"]) == (302, destination)
+        assert fake.held, "the server never connected to the hung database"
+    finally:
+        fake.close()
+    assert open_time < HANG and click_time < HANG, (open_time, click_time)
+    assert [(x["kind"], x["message"]) for x in spooled(spool)] == [
+        ("open", str(message.public_id)), ("click", str(message.public_id))]
+
+
 # --- a storm of opens of one message ----------------------------------------------------------
 
 STORM = 200
@@ -157,7 +348,7 @@ def test_200_concurrent_opens_of_one_message_are_each_stored_once(live_server, t
             results[i] = repr(exc)
 
     lp = {"BASE_URL": "https://mail.example.com", "SPOOL_FILE": str(spool),
-          "ENRICH_ON_RECORD": False}
+          "ENRICH_ON_RECORD": False, "IP_TRUSTED_PROXIES": ["127.0.0.1"]}  # fetch() forwards
     with override_settings(LEADPIXEL=lp):
         threads = [threading.Thread(target=reader, args=(i,)) for i in range(STORM)]
         for t in threads:

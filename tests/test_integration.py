@@ -104,6 +104,13 @@ def worker(services, tmp_path):
     celery_app.app.set_current()
 
 
+@pytest.fixture(autouse=True)
+def through_a_local_proxy(settings):
+    # hit() sends X-Forwarded-For from 127.0.0.1, as nginx on this host would: believed only
+    # from a configured proxy.
+    settings.LEADPIXEL = {**settings.LEADPIXEL, "IP_TRUSTED_PROXIES": ["127.0.0.1"]}
+
+
 def hit(url: str, agent: str, forwarded_for: str) -> float:
     request = urllib.request.Request(url, headers={"User-Agent": agent,
                                                    "X-Forwarded-For": forwarded_for})

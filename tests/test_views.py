@@ -274,3 +274,37 @@ def test_the_click_ignores_query_parameters(client, message, query):
     response = client.get(url + query, HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.9")
     assert response.status_code == 302
     assert response["Location"] == "https://shop.example.com/offer"
+
+
+# --- forwarding headers: believed only from a configured proxy -------------------------------
+
+FORGED = {"HTTP_X_FORWARDED_FOR": "66.249.84.12", "HTTP_X_REAL_IP": "66.249.84.12",
+          "HTTP_TRUE_CLIENT_IP": "66.249.84.12", "HTTP_CF_CONNECTING_IP": "66.249.84.12",
+          "HTTP_FORWARDED": "for=66.249.84.12;proto=https"}
+
+
+@pytest.mark.parametrize("headers", [{name: value} for name, value in FORGED.items()] + [FORGED],
+                         ids=[*FORGED, "all"])
+def test_a_direct_caller_cannot_choose_its_stored_address(client, message, headers):
+    # Without a proxy configured, a forwarding header is the caller's own claim: Google's
+    # address with Gmail's agent would forge a Google-proxy open (and its country).
+    assert_gif(client.get(pixel_path(message), HTTP_USER_AGENT=GMAIL_PROXY,
+                          REMOTE_ADDR="198.51.100.9", **headers))
+    client.get(click_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="198.51.100.9", **headers)
+    assert Open.objects.get().ip == "198.51.100.9"
+    assert Click.objects.get().ip == "198.51.100.9"
+
+
+NGINX = [{"IP_PROXY_COUNT": 1, "IP_PROXY_ORDER": "right-most"}, {"IP_TRUSTED_PROXIES": ["127.0.0.1"]}]
+
+
+@pytest.mark.parametrize("proxy", NGINX, ids=["count", "trusted"])
+@pytest.mark.parametrize("forwarded_for", ["198.51.100.44", "6.6.6.6, 198.51.100.44",
+                                           "66.249.84.12, 6.6.6.6, 198.51.100.44"])
+def test_behind_nginx_the_readme_settings_store_the_client(client, message, proxy, forwarded_for):
+    # nginx appends the address it saw ($proxy_add_x_forwarded_for): a client that sends
+    # no X-Forwarded-For arrives with one address, a forger with more in front of it.
+    with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", **proxy}):
+        client.get(pixel_path(message), HTTP_USER_AGENT=CHROME, REMOTE_ADDR="127.0.0.1",
+                   HTTP_X_FORWARDED_FOR=forwarded_for)
+    assert Open.objects.get().ip == "198.51.100.44"

@@ -23,6 +23,7 @@ from .. import sql
 from ..classify import Verdict
 from ..conf import app_settings
 from ..models import KINDS, Message
+from . import budget
 from .events import announce_after_commit, build_event, stored_fields
 from .hits import Hit
 
@@ -87,6 +88,8 @@ def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
 
     The message is read by the INSERT itself, with the tracking-consent rules
     applied in SQL, so the request costs about what a bare ORM insert costs.
+    On PostgreSQL it runs within the request budget (``budget``): past
+    ``REQUEST_DB_TIMEOUT`` it raises, and ``record`` spools the hit.
     Returns the stored row's fields, or None when the message is gone, the
     hit was stored before, or it repeats an identical event of the message
     within ``REPEAT_WINDOW`` (counted on that event's ``repeats``).
@@ -98,9 +101,10 @@ def insert_hit(hit: Hit, verdict: Verdict) -> dict[str, Any] | None:
     params = sql.params_of(insert.slots, {**stored, "public_id": hit.message_id,
                                           "repeat_since": since, "repeat_until": until}, conn)
     try:
-        with savepoint_if_needed(conn), conn.cursor() as cursor:
-            sql.execute(conn, cursor, insert.sql, insert.types, params)
-            row = cursor.fetchone()
+        with budget.atomic_if_needed(conn), conn.cursor() as cursor, \
+                budget.within(conn, cursor) as prefix:
+            sql.execute(conn, cursor, insert.sql, insert.types, params, prefix=prefix)
+            row = budget.last_result(cursor).fetchone()
     except IntegrityError:
         if KINDS[hit.kind].objects.filter(pk=hit.id).exists():
             return None  # stored before: writing it twice is a no-op

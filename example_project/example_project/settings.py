@@ -14,6 +14,8 @@ else installed. Environment variables switch to production-like parts:
 - ``LEADPIXEL_SPOOL_FILE`` where events go when the database is down
 - ``LEADPIXEL_GEOIP_PATH`` a MaxMind City database (file) or a folder of them
 - ``LEADPIXEL_INGEST=redis`` buffered ingestion (with ``LEADPIXEL_INGEST_REDIS_URL``)
+- ``LEADPIXEL_IP_PROXY_COUNT`` how many proxies append to X-Forwarded-For (none: the socket
+  peer is the client and no forwarding header is believed)
 """
 
 import os
@@ -115,6 +117,8 @@ if os.environ.get("LEADPIXEL_INGEST"):  # "redis": buffered ingestion (see the R
     LEADPIXEL["INGEST"] = os.environ["LEADPIXEL_INGEST"]
     LEADPIXEL["INGEST_REDIS_URL"] = os.environ.get("LEADPIXEL_INGEST_REDIS_URL",
                                                    "redis://127.0.0.1:6379/0")
+if os.environ.get("LEADPIXEL_IP_PROXY_COUNT"):  # e.g. 1 behind one nginx (see the README)
+    LEADPIXEL["IP_PROXY_COUNT"] = int(os.environ["LEADPIXEL_IP_PROXY_COUNT"])
 if os.environ.get("LEADPIXEL_GEOIP_PATH"):
     LEADPIXEL["GEOIP_PATH"] = os.environ["LEADPIXEL_GEOIP_PATH"]
 else:
