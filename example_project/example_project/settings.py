@@ -117,6 +117,8 @@ if os.environ.get("LEADPIXEL_INGEST"):  # "redis": buffered ingestion (see the R
     LEADPIXEL["INGEST"] = os.environ["LEADPIXEL_INGEST"]
     LEADPIXEL["INGEST_REDIS_URL"] = os.environ.get("LEADPIXEL_INGEST_REDIS_URL",
                                                    "redis://127.0.0.1:6379/0")
+if os.environ.get("LEADPIXEL_REPEAT_WINDOW"):  # seconds; 0 stores every hit (benchmarks)
+    LEADPIXEL["REPEAT_WINDOW"] = int(os.environ["LEADPIXEL_REPEAT_WINDOW"])
 if os.environ.get("LEADPIXEL_IP_PROXY_COUNT"):  # e.g. 1 behind one nginx (see the README)
     LEADPIXEL["IP_PROXY_COUNT"] = int(os.environ["LEADPIXEL_IP_PROXY_COUNT"])
 if os.environ.get("LEADPIXEL_GEOIP_PATH"):
