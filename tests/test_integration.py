@@ -162,7 +162,8 @@ def test_broker_down_pixel_stays_prompt_and_the_sweep_catches_up(worker, live_se
     use_app(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     message = make_message()
     url = live_server.url + "/t/o/" + tokens.make_open_token(message.public_id) + ".gif"
-    elapsed = [hit(url, CHROME, "81.2.69.142") for _ in range(3)]
+    # Three readers in London (one reader's identical hits would count as repeats).
+    elapsed = [hit(url, CHROME, f"81.2.69.{n}") for n in (142, 143, 144)]
     # Liveness, not speed: a request that waited on the broker would take the
     # connection timeout (2 s) or hang; these return at once.
     assert max(elapsed) < 2, elapsed
