@@ -163,6 +163,11 @@ def named_queries(client, depth: int, hammered) -> list[Named]:
                     .order_by("-occurred_at").only(*history.CLICK_FIELDS)[:500])
         history.settle(rows)
 
+    def settle_hammered(client):
+        rows = list(Click.objects.filter(message=hammered).order_by("-occurred_at")
+                    .only(*history.CLICK_FIELDS)[:10])
+        history.settle(rows)
+
     def reclassify(client):
         def stop(n):
             raise Stop
@@ -195,7 +200,7 @@ def named_queries(client, depth: int, hammered) -> list[Named]:
         ("admin message list, sorted by opens by people", page(admin_messages + "?o=-7")),
         ("admin message change page (timeline)",
          page(f"{admin_messages}{message.pk}/change/")),
-        ("admin message change page, 20,000 bot opens",
+        ("admin message change page, 20,000 bot opens and clicks",
          page(f"{admin_messages}{hammered.pk}/change/")),
         # --- admin: opens and clicks
         ("admin open list", page(admin_opens)),
@@ -227,7 +232,7 @@ def named_queries(client, depth: int, hammered) -> list[Named]:
         ("API messages/, page 200", page(f"{API}messages/?page=200")),
         ("API message detail", page(f"{API}messages/{message.public_id}/")),
         ("API message events", page(f"{API}messages/{message.public_id}/events/")),
-        ("API message events, 20,000 bot opens",
+        ("API message events, 20,000 bot opens and clicks",
          page(f"{API}messages/{hammered.public_id}/events/")),
         ("API opens/", page(f"{API}opens/")),
         (f"API opens/, page {depth + 1}", page(deep)),
@@ -261,6 +266,7 @@ def named_queries(client, depth: int, hammered) -> list[Named]:
         ("purge (sent over 119 days ago)", lambda c: jobs.purge(days=119)),
         ("erase a recipient", lambda c: jobs.erase_recipient(message.recipient)),
         ("settle 500 recent clicks", settle),
+        ("settle 10 clicks of a message with 20,000 bot clicks", settle_hammered),
         ("reclassify, first batch of 100 messages", reclassify),
     ]
     return [item if isinstance(item, Named) else Named(*item) for item in named]
@@ -270,7 +276,8 @@ HAMMERED = "hammered@bench.example"
 
 
 def add_hammered():
-    """One more message, sent ten days ago, that a bot hammered: 20,000 opens a second apart.
+    """One more message, sent ten days ago, that a bot hammered: 20,000 opens and 20,000
+    clicks, a second apart.
 
     Committed for the whole run (inserting it for each EXPLAIN would leave
     dead rows behind every rollback); ``remove_hammered`` deletes it.
@@ -293,16 +300,29 @@ def add_hammered():
             "'python-requests/2.31.0', FALSE, m.sent_at + g * interval '1 second', TRUE, "
             "'masked', '', '', '', '', '', '', '', '', '', '' FROM django_leadpixel_message m, "
             "generate_series(1, 20000) g WHERE m.id = %s", [message.pk])
+        # ... and clicked its one link 20,000 times, a second apart too.
+        cursor.execute(
+            "INSERT INTO django_leadpixel_click (id, message_id, occurred_at, source, reason, "
+            "operator, method, ip, user_agent, anonymous, enriched_at, masked, geo_status, "
+            "country, region, city, as_org, device_type, os, os_version, browser, "
+            "browser_version, mail_client, url, position, honeypot) SELECT gen_random_uuid(), "
+            "m.id, m.sent_at + g * interval '1 second' + interval '0.5 second', 'bot', "
+            "'HTTP library', '', 'GET', '203.0.113.9', 'python-requests/2.31.0', FALSE, "
+            "m.sent_at + g * interval '1 second', TRUE, 'masked', '', '', '', '', '', '', '', "
+            "'', '', '', 'https://shop.example.com/offer', 0, FALSE "
+            "FROM django_leadpixel_message m, generate_series(1, 20000) g WHERE m.id = %s",
+            [message.pk])
     vacuum(analyze=True)
     return message
 
 
 def remove_hammered() -> None:
-    from django_leadpixel.models import Message, Open
+    from django_leadpixel.models import Click, Message, Open
 
     ids = list(Message.objects.filter(recipient=HAMMERED).values_list("pk", flat=True))
     if ids:
         Open.objects.filter(message_id__in=ids).delete()
+        Click.objects.filter(message_id__in=ids).delete()
         Message.objects.filter(pk__in=ids).delete()
 
 
