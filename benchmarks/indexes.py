@@ -5,7 +5,9 @@ Run from the repository root, by hand (the test suite does not run it):
 
     PGDATABASE=lp_bench python benchmarks/seed.py          # once: 100,000 messages, ~1M events
     PGDATABASE=lp_bench python benchmarks/indexes.py [--repeat 5] [--inserts 2000]
-        [--rounds 5] [--together NAME,NAME] [--json out.json]
+        [--rounds 5] [--together NAME,NAME ...] [--json out.json]
+    PGDATABASE=lp_bench python benchmarks/indexes.py --arrival-copy lp_bench_arrival
+        # a copy in production row order (see arrival_copy), to run the audit on
 
 1. Every secondary index of the open and click tables is listed from the catalog (what
    PostgreSQL really has, the foreign key's own index included), with its size.
@@ -20,17 +22,21 @@ Run from the repository root, by hand (the test suite does not run it):
    UPDATE of an event table (their foreign-key triggers and index upkeep use indexes that
    no plan shows), is timed with the index and without it (``BEGIN; DROP INDEX ...;
    EXPLAIN ...; ROLLBACK``), alternating, ``--repeat`` times each: what the index buys,
-   and which index the plan takes instead. ``--together`` drops several at once and
-   re-times every statement (a proposed index set).
+   and which index the plan takes instead. ``--together`` (repeatable) drops a proposed
+   set at once and re-times the statements that used any of it, and the writes.
 4. Insert cost: ``--inserts`` single-row INSERTs of an open (and of a click), the pixel's
    own prepared ``INSERT ... SELECT`` from the message row, in one transaction that is
    rolled back, with every index and with each index dropped; the configurations
    alternate, in a rotating order, ``--rounds`` times; the median rows/s is reported.
    One more run with every index commits each row, as the pixel does, to show what the
-   commit adds. The tables are VACUUMed at the end.
+   commit adds.
 
 Statements that prepare a job's data first (``setup``: a backlog of events waiting for
 enrichment, as the pixel leaves them) run in the same transaction, before the EXPLAIN.
+For the run, one message that a bot hammered (20,000 opens and 20,000 clicks) is added,
+and removed at the end. The event tables are VACUUMed between steps: every rolled-back
+EXPLAIN or insert leaves dead rows, which would otherwise slow the scans measured later.
+Findings: docs/indexes.md.
 """
 
 from __future__ import annotations
