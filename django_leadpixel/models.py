@@ -235,6 +235,12 @@ class Open(Event):
 
 
 class Click(Event):
+    # Without the single-column message_id index Django gives a foreign key:
+    # (message, occurred_at) and (message, source) below serve every lookup by
+    # message, and at a million events no query was slower without it. Opens
+    # keep theirs: PostgreSQL prefers it there (docs/indexes.md).
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="clicks",
+                                verbose_name=_("message"), db_index=False)
     url = models.TextField(_("destination"))
     position = models.PositiveIntegerField(_("link position"), default=0,
                                            help_text=_("Order of the link in the message."))
