@@ -6,6 +6,7 @@ this folder is on ``sys.path`` and ``import benchenv`` finds this module.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import sys
@@ -36,3 +37,18 @@ def flush_redis_db(number: int) -> None:
             sock.recv(100)
     except OSError:
         pass
+
+CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/120.0.0.0 Safari/537.36")
+
+
+def environ_for(path: str, user_agent: str = CHROME) -> dict:
+    """A WSGI environ for a GET of ``path``, to call Django's handler without a server."""
+    return {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "198.51.100.23", "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": user_agent, "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
+        "wsgi.multiprocess": True, "wsgi.run_once": False,
+    }

@@ -17,28 +17,15 @@ off the request path as production does (the queue is flushed afterwards);
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
 from pathlib import Path
 
-from benchenv import ROOT, flush_redis_db  # noqa: E402  (benchmarks/benchenv.py)
+from benchenv import CHROME, ROOT, environ_for, flush_redis_db  # noqa: E402  (benchmarks/benchenv.py)
 
 sys.path[:0] = [str(ROOT), str(ROOT / "example_project")]
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/120.0.0.0 Safari/537.36")
 
-
-def environ_for(path: str, user_agent: str) -> dict:
-    return {
-        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "198.51.100.23", "HTTP_HOST": "127.0.0.1:8000",
-        "HTTP_USER_AGENT": user_agent, "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
-        "wsgi.multiprocess": True, "wsgi.run_once": False,
-    }
 
 
 def count_queries(run, show: bool = False) -> float:

@@ -30,29 +30,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import statistics
 import sys
 import time
 
-from benchenv import ROOT  # noqa: E402  (benchmarks/benchenv.py)
+from benchenv import ROOT, environ_for  # noqa: E402  (benchmarks/benchenv.py)
 
 sys.path[:0] = [str(ROOT), str(ROOT / "example_project")]
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/120.0.0.0 Safari/537.36")
 WAYS = ("none", "one-trip", "tx-set-local", "tx-set-config")
 
-
-def environ_for(path: str) -> dict:
-    return {
-        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "198.51.100.23", "HTTP_HOST": "127.0.0.1:8000",
-        "HTTP_USER_AGENT": CHROME, "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
-        "wsgi.multiprocess": True, "wsgi.run_once": False,
-    }
 
 
 def main() -> int:

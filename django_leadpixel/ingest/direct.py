@@ -10,7 +10,6 @@ message's history adds to a click's verdict is settled when it is enriched
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import uuid
 from datetime import datetime, timedelta
@@ -57,8 +56,14 @@ def _plan_inputs(kind: str) -> tuple[frozenset[str], tuple[tuple[str, Any], ...]
 
 
 def plan(kind: str, alias: str, from_message: bool = True) -> sql.InsertPlan:
+    return _plan(kind, alias, from_message, from_message and app_settings.REPEAT_WINDOW > 0)
+
+
+@functools.lru_cache(maxsize=16)
+def _plan(kind: str, alias: str, from_message: bool, repeats: bool) -> sql.InsertPlan:
+    # Cached on plain keys: the request path does not hash the plan's inputs each time.
     return sql.insert_plan(kind, alias, *_plan_inputs(kind), from_message=from_message,
-                           repeats=from_message and app_settings.REPEAT_WINDOW > 0)
+                           repeats=repeats)
 
 
 def repeat_range(hit: Hit) -> tuple[datetime, datetime]:
@@ -135,7 +140,7 @@ def store_event(event) -> bool:
     """Insert ``event``; False when a row with its id exists already."""
     conn = transaction.get_connection()
     try:
-        with savepoint_if_needed(conn):
+        with budget.atomic_if_needed(conn):
             if event._meta.model_name == "open":
                 event.save(force_insert=True)
             else:  # the prepared plan: the same row as save(), less CPU
@@ -149,11 +154,3 @@ def store_event(event) -> bool:
         raise
     announce_after_commit(event._meta.model_name, event.pk)
     return True
-
-
-def savepoint_if_needed(conn):
-    # Inside the project's own transaction (ATOMIC_REQUESTS) a savepoint keeps a
-    # duplicate id from breaking it; in autocommit one statement is atomic alone.
-    if conn.in_atomic_block:
-        return transaction.atomic()
-    return contextlib.nullcontext()
