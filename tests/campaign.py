@@ -15,9 +15,11 @@ Truth is per message and is what a perfect tracker could know:
   user or of someone with images blocked: nothing of it reaches the tracker.
 - ``clicked_by_person``: the person clicked at least one link.
 
-Behaviour follows the published facts in /work/shared/PROXY_FACTS.md ("PF §n"),
-not any classifier's rules: the shapes of the machines (user agents, timing,
-methods, networks) are the published ones, and people are given the habits
+Behaviour follows published facts about mail proxies and scanners ("PF §n"
+names a section of the collected facts; their sources are cited in
+``django_leadpixel/data/ranges/SOURCES.md``), not any classifier's rules: the
+shapes of the machines (user agents, timing, methods, networks) are the
+published ones, and people are given the habits
 that make naive rules fail (reading a phone notification within a minute,
 clicking from a virtual desktop in a cloud, double-clicking a link).
 
