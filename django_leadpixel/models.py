@@ -122,6 +122,10 @@ class Message(models.Model):
                     "source class only, no IP, user agent, place or device."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # The ESP's id of the sent email (django-anymail's ``anymail_status.message_id``),
+    # set by ``mail.TrackingBackend``; ESP opens and clicks find their message by it.
+    esp_message_id = models.CharField(_("ESP message id"), max_length=255, blank=True,
+                                      db_index=True)
 
     objects = MessageQuerySet.as_manager()
 
