@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
 from . import tokens
-from .linkrewrite import StartTag, is_unsubscribe, should_track, start_tags
+from .linkrewrite import StartTag, is_unsubscribe, start_tags
 
 ERROR = "error"
 WARNING = "warning"
@@ -50,7 +50,8 @@ TOKEN_MARK = "LEADPIXELTOKEN"
 MEANINGLESS_NAME = re.compile(
     r"""^(?:
         (?:image|img|pic|picture|photo|foto|untitled|unnamed|file|asset|graphic|banner)[\s_-]*\d*
-      | (?:img|dsc|dscn|dscf|dcim|pxl|mvimg|screenshot|screen[\s_-]?shot|capture)[\s_-]*[\d\s_.-]*
+      | (?:img|dsc|dscn|dscf|dcim|pxl|mvimg)[\s_-]*[\d\s_.-]*
+      | (?:screenshot|screen[\s_-]?shot|bildschirmfoto|capture)(?:[\s_-].*)?
       | [0-9a-f]{12,}
       | [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
       | [\d\s_.-]+
@@ -105,6 +106,21 @@ def attr(tag: StartTag, name: str) -> str | None:
     return None
 
 
+def url_scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+
+
+def destination_of(url: str) -> str | None:
+    """Where one of our click URLs leads (None when its token does not read)."""
+    try:
+        return tokens.read_click_token(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]).destination
+    except (tokens.BadToken, ValueError):
+        return None
+
+
 def file_stem(src: str) -> str:
     path = unquote(urlsplit(src.strip()).path)
     name = path.rsplit("/", 1)[-1]
@@ -151,15 +167,18 @@ def lint_html(html: str, *, campaign: bool = False) -> list[Finding]:
             lint_image(tag, add)
         elif tag.name == "a" and attr(tag, "href") is not None:
             href = (attr(tag, "href") or "").strip()
-            scheme = urlsplit(href).scheme.lower() if ":" in href else ""
+            tracked = is_ours(href, click_prefix)
+            if tracked:  # judge where our redirect leads
+                href = destination_of(href) or href
+            scheme = url_scheme(href)
             compact = "".join(href.split()).lower()
             if compact.startswith("javascript:"):
                 add("link-javascript", "A javascript: link does nothing in a mail client and "
                                        "looks like phishing to filters: link to a web page.", tag)
             elif scheme == "http":
                 add("link-http", f"Plain http link {href[:80]!r}: use https.", tag)
-            if (tracked_any and should_track(href, tag.text) and not is_ours(href, click_prefix)
-                    and not is_ours(href, pixel_prefix)):
+            if (tracked_any and not tracked and scheme in ("http", "https")
+                    and not is_unsubscribe(tag.text)):
                 add("link-untracked", f"Link {href[:80]!r} is not tracked while others are: "
                                       f"put it inside {{% track_links %}} (or mark it "
                                       f"data-leadpixel=\"skip\"); a URL too long for a "

@@ -29,7 +29,7 @@ from django.utils import timezone
 from .conf import app_settings
 from .linkrewrite import honeypot_link, pixel_img, rewrite_links, start_tags
 from .lint import ERROR, Finding, lint_html
-from .models import Message, fit
+from .models import Message, fit, normal_esp_id
 
 logger = logging.getLogger("django_leadpixel.mail")
 
@@ -144,10 +144,12 @@ def esp_message_id(email: EmailMessage, address: str) -> str:
     if status is None:
         return ""
     per_recipient = (getattr(status, "recipients", None) or {}).get(address)
-    value = getattr(per_recipient, "message_id", None) or getattr(status, "message_id", None)
+    value = getattr(per_recipient, "message_id", None)
+    if value is None:
+        value = getattr(status, "message_id", None)
     if isinstance(value, (set, frozenset, list, tuple)):
         value = next(iter(value), None) if len(value) == 1 else None
-    return str(value)[:255] if value else ""
+    return normal_esp_id(value)
 
 
 class TrackingBackend(BaseEmailBackend):

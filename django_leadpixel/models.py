@@ -415,3 +415,9 @@ class ReportDirty(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign or '-'} {self.day}"
+
+
+def normal_esp_id(value: Any) -> str:
+    """An ESP's message id as ``Message.esp_message_id`` stores it and ESP events look it
+    up: text, without the angle brackets of a Message-ID header (``""`` for None)."""
+    return "" if value is None else str(value).strip().strip("<>").strip()[:255]
