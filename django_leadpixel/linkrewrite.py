@@ -115,13 +115,15 @@ def _rewrite_tag(tag: str, replace) -> str:
 
 
 def rewrite_links(content: str, message_id: uuid.UUID, *, consent: bool = True,
-                  honeypot: bool | None = None) -> str:
+                  honeypot: bool | None = None, after_body: str = "") -> str:
     """Every trackable ``href`` of ``content`` replaced by its signed click URL.
 
     Links are numbered by position from 1. A link that cannot be tracked (not
     http(s), an unsubscribe link, too long for a token) is left as it is.
     ``honeypot``: put the hidden honeypot link first (None: as
-    ``LEADPIXEL["HONEYPOT_LINK"]`` says).
+    ``LEADPIXEL["HONEYPOT_LINK"]`` says). ``after_body``: markup to insert right
+    after the ``<body>`` start tag, or first when there is none (in the same
+    reading of the HTML: ``mail.instrument`` puts the pixel there).
     """
     out, last, position = [], 0, 0
 
@@ -136,9 +138,20 @@ def rewrite_links(content: str, message_id: uuid.UUID, *, consent: bool = True,
         position += 1
         return url
 
-    for offset, tag, _name, _attrs in start_tags(content, ("a",)):
+    body_seen = not after_body
+    tags = start_tags(content, ("a", "body") if after_body else ("a",))
+    if after_body and not any(tag.name == "body" for tag in tags):
+        out.append(after_body)
+        body_seen = True
+    for offset, tag, name, _attrs in tags:
         out.append(content[last:offset])
-        out.append(_rewrite_tag(tag, lambda href, tag=tag: replace(href, tag)))
+        if name == "body":
+            out.append(tag)
+            if not body_seen:
+                out.append(after_body)
+                body_seen = True
+        else:
+            out.append(_rewrite_tag(tag, lambda href, tag=tag: replace(href, tag)))
         last = offset + len(tag)
     out.append(content[last:])
     rewritten = "".join(out)

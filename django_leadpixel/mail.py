@@ -27,7 +27,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from .conf import app_settings
-from .linkrewrite import honeypot_link, pixel_img, rewrite_links, start_tags
+from .linkrewrite import honeypot_link, pixel_img, rewrite_links
 from .lint import ERROR, Finding, lint_html
 from .models import Message, fit, normal_esp_id
 
@@ -55,13 +55,11 @@ def instrument(html: str, message: Message) -> str:
     follows the pixel. ``message`` need not be saved.
     """
     consent = message.tracking_consent
-    rewritten = rewrite_links(html, message.public_id, consent=consent, honeypot=False)
     inserted = pixel_img(message.pixel_url())
     if app_settings.HONEYPOT_LINK:
         inserted += honeypot_link(message.public_id, consent=consent)
-    body = start_tags(rewritten, ("body",))
-    at = body[0].offset + len(body[0].text) if body else 0
-    return rewritten[:at] + inserted + rewritten[at:]
+    return rewrite_links(html, message.public_id, consent=consent, honeypot=False,
+                         after_body=inserted)
 
 
 def is_html(email: EmailMessage) -> bool:
