@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from email.utils import parseaddr
 from typing import Any
 
-from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .linkrewrite import honeypot_link, pixel_img, rewrite_links
@@ -150,6 +152,20 @@ def esp_message_id(email: EmailMessage, address: str) -> str:
     return normal_esp_id(value)
 
 
+def merge_anymail_status(email: EmailMessage, one: EmailMessage) -> None:
+    """Add the per-recipient send status of copy ``one`` to ``email.anymail_status``
+    (django-anymail's ``AnymailStatus``), so the caller sees every recipient's."""
+    status = getattr(one, "anymail_status", None)
+    if status is None or not hasattr(status, "set_recipient_status"):
+        return
+    merged = getattr(email, "anymail_status", None)
+    if merged is None or merged is status or not hasattr(merged, "set_recipient_status"):
+        merged = type(status)()
+        email.anymail_status = merged  # type: ignore[attr-defined]
+    merged.set_recipient_status(dict(status.recipients))
+    merged.esp_response = getattr(status, "esp_response", None)
+
+
 class TrackingBackend(BaseEmailBackend):
     """Instrument every HTML email, one copy and one ``Message`` per recipient, and
     send it through ``LEADPIXEL["EMAIL_BACKEND"]``.
@@ -159,13 +175,18 @@ class TrackingBackend(BaseEmailBackend):
     an email that was not sent. With ``fail_silently=False`` the error is
     raised and the copies after it are not sent (nor their messages created);
     the copies sent before it keep theirs. The messages of an email are on
-    ``email.leadpixel_messages`` after the send.
+    ``email.leadpixel_messages`` after the send; with django-anymail,
+    ``email.anymail_status`` holds every copy's recipient status.
     """
 
     def __init__(self, fail_silently: bool = False, **kwargs: Any) -> None:
         super().__init__(fail_silently=fail_silently)
-        self.inner = get_connection(app_settings.EMAIL_BACKEND, fail_silently=fail_silently,
-                                    **kwargs)
+        backend = import_string(app_settings.EMAIL_BACKEND)
+        if isinstance(backend, type) and issubclass(backend, TrackingBackend):
+            raise ImproperlyConfigured(
+                'LEADPIXEL["EMAIL_BACKEND"] is the backend that really sends (SMTP, an ESP): '
+                "it cannot be TrackingBackend itself.")
+        self.inner = backend(fail_silently=fail_silently, **kwargs)  # as get_connection() does
 
     def open(self):
         return self.inner.open()
@@ -213,8 +234,7 @@ class TrackingBackend(BaseEmailBackend):
             if esp_id:
                 message.esp_message_id = esp_id
                 message.save(update_fields=["esp_message_id"])
-            if hasattr(one, "anymail_status"):
-                email.anymail_status = one.anymail_status  # type: ignore[attr-defined]
+            merge_anymail_status(email, one)
             email.leadpixel_messages.append(message)  # type: ignore[attr-defined]
         return sent
 

@@ -108,7 +108,18 @@ def test_tracking_backend_over_anymail_stores_the_esp_message_id(settings, db):
         ("ana@example.org", "0"), ("bo@example.org", "1")]
     assert [m.anymail_test_params["to"][0].addr_spec for m in mail.outbox] == [
         "ana@example.org", "bo@example.org"]
+    # The caller sees every copy's status, as if anymail had sent one email to both.
     assert email.anymail_status.status == {"sent"}
+    assert set(email.anymail_status.recipients) == {"ana@example.org", "bo@example.org"}
+    assert email.anymail_status.message_id == {0, 1}
+
+
+def test_an_id_reused_across_recipients_finds_the_recipient(client, sent):
+    other = Message.objects.create(recipient="bo@example.org", esp_message_id="esp-1")
+    post(client, "sendgrid", sendgrid("open", email="bo@example.org"))
+    assert Open.objects.get().message == other
+    post(client, "sendgrid", sendgrid("open", sg_event_id="x", email="cy@example.org"))
+    assert Open.objects.count() == 1 and esp.counts["unknown"] == 1
 
 
 # --- webhooks ----------------------------------------------------------------------------
@@ -265,5 +276,20 @@ def test_click_dedup_matches_the_url(client, sent, django_capture_on_commit_call
     post(client, "sendgrid", sendgrid("click", sg_event_id="c1", url=url, timestamp=at))
     post(client, "sendgrid", sendgrid("click", sg_event_id="c2", url="https://example.com/other",
                                       timestamp=at))
+    assert sorted(Click.objects.values_list("url", "method")) == [
+        ("https://example.com/offer", "GET"), ("https://example.com/other", "ESP")]
+
+
+@override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com", "REPEAT_WINDOW": 0})
+def test_our_click_after_the_esp_click_replaces_only_that_link(client, sent,
+                                                               django_capture_on_commit_callbacks):
+    now = int(datetime.now(dt_timezone.utc).timestamp())
+    post(client, "sendgrid", sendgrid("click", sg_event_id="c1", url="https://example.com/offer",
+                                      timestamp=now))
+    post(client, "sendgrid", sendgrid("click", sg_event_id="c2", url="https://example.com/other",
+                                      timestamp=now))
+    token = tokens.make_click_token(sent.public_id, "https://example.com/offer", 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(f"/t/c/{token}", HTTP_USER_AGENT=CHROME)
     assert sorted(Click.objects.values_list("url", "method")) == [
         ("https://example.com/offer", "GET"), ("https://example.com/other", "ESP")]

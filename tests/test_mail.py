@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.test import override_settings
@@ -308,3 +309,9 @@ def test_lint_on_send_off(tracking_settings, db, caplog):
     assert bad_email().send() == 1
     assert not caplog.records
 
+
+
+def test_the_real_backend_cannot_be_the_tracking_backend(tracking_settings):
+    tracking_settings.LEADPIXEL = {**tracking_settings.LEADPIXEL, "EMAIL_BACKEND": TRACKING}
+    with pytest.raises(ImproperlyConfigured, match="cannot be TrackingBackend"):
+        get_connection(TRACKING)

@@ -53,6 +53,7 @@ logger = logging.getLogger("django_leadpixel.esp")
 METHOD = "ESP"  # Event.method of rows an ESP reported
 NAMESPACE = uuid.UUID("1f0c7d52-8f0e-4b5e-9d4e-6a0e8f3b2c11")
 EVENT_KINDS = {"opened": "open", "clicked": "click"}
+URL = {"open": (), "click": ("url",)}  # what else must match for two events to be one
 # What each run of ``receive`` did, by outcome (this process only; the log says it too).
 counts: Counter[str] = Counter()
 
@@ -136,12 +137,22 @@ def receive(sender: Any = None, event: Any = None, esp_name: str = "", **kwargs:
     counts[outcome] += 1
 
 
+def message_of(esp_id: str, recipient: Any) -> Message | None:
+    """The message with that ESP id; should an ESP reuse an id across recipients, the
+    one sent to the event's recipient."""
+    candidates = list(Message.objects.filter(esp_message_id=esp_id).order_by("-pk")[:20])
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    address = str(recipient or "").strip().lower()
+    return next((m for m in candidates if m.recipient.lower() == address), None)
+
+
 def store(event: Any, esp_name: str) -> str:
     kind = EVENT_KINDS.get(str(getattr(event, "event_type", "")))
     if kind is None:
         return "ignored"
     esp_id = normal_esp_id(getattr(event, "message_id", None))
-    message = Message.objects.filter(esp_message_id=esp_id).first() if esp_id else None
+    message = message_of(esp_id, getattr(event, "recipient", None)) if esp_id else None
     if message is None:
         logger.debug("leadpixel: %s %s event for unknown message id %r", esp_name,
                      event.event_type, esp_id)
@@ -164,19 +175,26 @@ def store(event: Any, esp_name: str) -> str:
 
 
 def drop_duplicates(sender: Any = None, kind: str = "", ids: Any = (), **kwargs: Any) -> None:
-    """Delete ESP rows that our just-stored events (``ids`` of ``kind``) count already."""
+    """Delete ESP rows that our just-stored events (``ids`` of ``kind``) count already.
+
+    One query when the ESP reported nothing of these messages (the usual case), two
+    when it did.
+    """
     model = KINDS.get(kind)
     if model is None or not ids:
         return
     try:
-        ours = list(model.objects.filter(pk__in=list(ids)).exclude(method=METHOD)
-                    .values_list("message_id", "occurred_at", *(["url"] if kind == "click" else [])))
-        for row in ours:
-            rows = model.objects.filter(message_id=row[0], method=METHOD, occurred_at__range=(
-                row[1] - window(), row[1] + window()))
-            if kind == "click":
-                rows = rows.filter(url=row[2])
-            rows.delete()
+        ours = model.objects.filter(pk__in=list(ids)).exclude(method=METHOD)
+        theirs = list(model.objects.filter(method=METHOD, message__in=ours.values("message"))
+                      .values_list("pk", "message_id", "occurred_at", *URL[kind]))
+        if not theirs:
+            return
+        mine = list(ours.values_list("message_id", "occurred_at", *URL[kind]))
+        doomed = [row[0] for row in theirs
+                  if any(row[1] == own[0] and abs(row[2] - own[1]) <= window()
+                         and row[3:] == own[2:] for own in mine)]
+        if doomed:
+            model.objects.filter(pk__in=doomed).delete()
     except DatabaseError:
         logger.exception("leadpixel: could not match ESP events against %d stored %ss",
                          len(ids), kind)
