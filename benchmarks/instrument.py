@@ -3,10 +3,12 @@
 Run from the repository root, by hand (the test suite does not run it):
 
     python benchmarks/instrument.py [--rounds 15] [--per-round 20] [--kb 100]
+                                    [--fill newsletter|article]
 
-The body is the Outlook newsletter of tests/fixtures/email/ with its content
-table repeated until the HTML is ``--kb`` KB (real-world markup: tables,
-conditional comments, inline styles, a link every few hundred bytes). Three
+The body is the Outlook newsletter of tests/fixtures/email/ grown to ``--kb``
+KB (real-world markup: tables, conditional comments, inline styles): with its
+content table repeated (``newsletter``: a link every few hundred bytes, 348
+links at 100 KB), or with text paragraphs (``article``: its 8 links). Three
 scenarios run in alternating rounds so a load on the machine lands on all of
 them alike:
 
@@ -56,12 +58,23 @@ from django_leadpixel.models import Message  # noqa: E402
 CORPUS = ROOT / "tests" / "fixtures" / "email" / "outlook_newsletter.html"
 
 
-def body_of(kb: int) -> str:
-    """The newsletter with its inner content table repeated up to ``kb`` KB."""
+PARAGRAPH = ('<p style="margin:0 0 12px;font-family:Arial,sans-serif;font-size:15px;'
+             'line-height:22px;color:#333333;">Autumn is when most of our customers plan next '
+             "year's garden: this issue walks through soil tests, cover crops and the tools that "
+             "make the work lighter, with notes from readers who tried them last season.</p>\n")
+
+
+def body_of(kb: int, fill: str = "newsletter") -> str:
+    """The newsletter grown to ``kb`` KB: its content table repeated ("newsletter", a
+    link every ~300 bytes), or text paragraphs added to one copy ("article", 8 links)."""
     source = CORPUS.read_text(encoding="utf-8")
     start = source.index('<table role="presentation" width="100%" style="max-width:600px;"')
     end = source.index("</table>", source.index("Preferences</a>")) + len("</table>")
     block = source[start:end]
+    if fill == "article":
+        at = source.index("<h1")
+        count = -(-(kb * 1024 - len(source.encode("utf-8"))) // len(PARAGRAPH))
+        return source[:at] + PARAGRAPH * max(0, count) + source[at:]
     size = len(block.encode("utf-8"))
     copies = max(1, -(-(kb * 1024 - (len(source) - len(block))) // size))  # at least kb KB
     return source[:start] + "\n".join([block] * copies) + source[end:]
@@ -72,9 +85,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--kb", type=int, default=100)
+    parser.add_argument("--fill", choices=("newsletter", "article"), default="newsletter",
+                        help="newsletter: the content table repeated (many links); article: "
+                             "text paragraphs (the layout's 8 links)")
     args = parser.parse_args()
 
-    html = body_of(args.kb)
+    html = body_of(args.kb, args.fill)
     links = len(start_tags(html, ("a",)))
     print(f"body: {len(html.encode('utf-8')) / 1024:.1f} KB, {links} <a> tags, "
           f"{html.count(chr(10)) + 1} lines; {args.rounds} rounds x {args.per_round} emails")
