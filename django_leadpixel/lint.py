@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
@@ -92,11 +92,20 @@ def prefixes() -> tuple[str, str]:
     return opened.split(TOKEN_MARK)[0], clicked.split(TOKEN_MARK)[0]
 
 
+def split(url: str) -> SplitResult | None:
+    """``urlsplit(url)``, or None for text it refuses (``http://[::1``)."""
+    try:
+        return urlsplit(url.strip())
+    except ValueError:
+        return None
+
+
 def is_ours(url: str, prefix: str) -> bool:
     if url.startswith(prefix):
         return True
     # Without BASE_URL the prefix is a path: compare the URL's path.
-    return prefix.startswith("/") and urlsplit(url).path.startswith(prefix)
+    parts = split(url)
+    return prefix.startswith("/") and parts is not None and parts.path.startswith(prefix)
 
 
 def attr(tag: StartTag, name: str) -> str | None:
@@ -107,22 +116,24 @@ def attr(tag: StartTag, name: str) -> str | None:
 
 
 def url_scheme(url: str) -> str:
-    try:
-        return urlsplit(url).scheme.lower()
-    except ValueError:
-        return ""
+    parts = split(url)
+    return parts.scheme.lower() if parts is not None else ""
 
 
 def destination_of(url: str) -> str | None:
     """Where one of our click URLs leads (None when its token does not read)."""
+    parts = split(url)
+    if parts is None:
+        return None
     try:
-        return tokens.read_click_token(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]).destination
+        return tokens.read_click_token(parts.path.rstrip("/").rsplit("/", 1)[-1]).destination
     except (tokens.BadToken, ValueError):
         return None
 
 
 def file_stem(src: str) -> str:
-    path = unquote(urlsplit(src.strip()).path)
+    parts = split(src)
+    path = unquote(parts.path) if parts is not None else ""
     name = path.rsplit("/", 1)[-1]
     return IMAGE_EXTENSION.sub("", name)
 

@@ -230,7 +230,7 @@ class TrackingBackend(BaseEmailBackend):
                 message.delete()
                 continue
             sent += done
-            esp_id = esp_message_id(one, address)
+            esp_id = esp_message_id(one, bare(address))
             if esp_id:
                 message.esp_message_id = esp_id
                 message.save(update_fields=["esp_message_id"])

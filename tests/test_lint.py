@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from django_leadpixel.lint import CLIP_BYTES, CODES, ERROR, WARNING, lint_html
 from django_leadpixel.mail import instrument
+from django_leadpixel.models import Message
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "email"
@@ -211,3 +214,19 @@ def test_command_bad_input(tmp_path, db):
         call_command("leadpixel_lint", str(tmp_path / "missing.html"))
     with pytest.raises(CommandError, match="not JSON"):
         call_command("leadpixel_lint", str(tmp_path), "--context", "{nope")
+
+
+FRAGMENTS = st.sampled_from([
+    "<a href=", "<img src=", "<body>", "<BODY bgcolor=#fff>", "<form>", "<script>", "</a>", '"',
+    "'", "http://[::1", "javascript:", "https://example.com/", "IMG_1.png", "&amp;", "<!--",
+    "-->", "<![endif]>", "alt=", " ", "\n", "\r\n", "\x00", "é", ">", "<", "=", "%",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(FRAGMENTS, st.text(max_size=8)), max_size=40).map("".join))
+def test_lint_and_instrument_never_raise(html):
+    findings = lint_html(html, campaign=True)
+    assert all(f.code in CODES and f.severity == CODES[f.code][0] for f in findings)
+    out = instrument(html, Message())
+    assert "/t/o/" in out and len(out) > len(html)
