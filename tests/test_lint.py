@@ -128,6 +128,8 @@ def test_unsubscribe_missing(message):
 def test_link_javascript(href, message):
     html = doc(f'<a href="{href}">x</a>', message)
     assert codes(html) == ["link-javascript"]
+    # A page about JavaScript is a link like any other.
+    assert codes(doc('<a href="https://example.com/javascript:guide">x</a>', message)) == []
 
 
 def test_form_and_script(message):

@@ -16,6 +16,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.test import override_settings
 
 from django_leadpixel import tokens
+from django_leadpixel.checks import check_settings
 from django_leadpixel.linkrewrite import start_tags
 from django_leadpixel.mail import CAMPAIGN_HEADER, LintFailed, instrument
 from django_leadpixel.models import Message
@@ -315,3 +316,11 @@ def test_the_real_backend_cannot_be_the_tracking_backend(tracking_settings):
     tracking_settings.LEADPIXEL = {**tracking_settings.LEADPIXEL, "EMAIL_BACKEND": TRACKING}
     with pytest.raises(ImproperlyConfigured, match="cannot be TrackingBackend"):
         get_connection(TRACKING)
+
+
+def test_check_names_a_wrong_lint_on_send(settings):
+    settings.LEADPIXEL = {"BASE_URL": "https://mail.example.com", "LINT_ON_SEND": "loud"}
+    assert [e.id for e in check_settings(None) if "LINT_ON_SEND" in e.msg] == ["leadpixel.E008"]
+    settings.LEADPIXEL = {"BASE_URL": "https://mail.example.com", "LINT_ON_SEND": "error",
+                          "EMAIL_BACKEND": LOCMEM, "ESP_DEDUP_WINDOW": 30}
+    assert check_settings(None) == []
