@@ -417,6 +417,12 @@ class ReportDirty(models.Model):
         return f"{self.campaign or '-'} {self.day}"
 
 
+# ``Event.method`` of the opens and clicks an ESP reported (django-anymail; ingest.esp):
+# their verdict came from the ESP's own flags, which are not stored, so reclassification
+# keeps it.
+ESP_METHOD = "ESP"
+
+
 def normal_esp_id(value: Any) -> str:
     """An ESP's message id as ``Message.esp_message_id`` stores it and ESP events look it
     up: text, without the angle brackets of a Message-ID header (``""`` for None)."""

@@ -23,6 +23,7 @@ from anymail.signals import AnymailTrackingEvent, tracking  # noqa: E402
 
 from django_leadpixel import tokens  # noqa: E402
 from django_leadpixel.ingest import esp  # noqa: E402
+from django_leadpixel.jobs.reclassify import reclassify  # noqa: E402
 from django_leadpixel.models import Click, Message, Open  # noqa: E402
 
 SECRET = "hook:s3cret"
@@ -293,3 +294,9 @@ def test_our_click_after_the_esp_click_replaces_only_that_link(client, sent,
         client.get(f"/t/c/{token}", HTTP_USER_AGENT=CHROME)
     assert sorted(Click.objects.values_list("url", "method")) == [
         ("https://example.com/offer", "GET"), ("https://example.com/other", "ESP")]
+
+
+def test_reclassification_keeps_the_esp_verdict(client, sent):
+    post(client, "sendgrid", sendgrid("open", sg_machine_open=True))  # a Chrome agent, flagged
+    reclassify()
+    assert Open.objects.get().source == "apple_mpp"

@@ -43,14 +43,14 @@ from django.utils import timezone
 
 from ..classify import Verdict, classify
 from ..conf import app_settings
-from ..models import KINDS, Message, ReportDirty, normal_esp_id
+from ..models import ESP_METHOD, KINDS, Message, ReportDirty, normal_esp_id
 from .direct import store_event
 from .events import build_event
 from .hits import Hit, clean_text
 
 logger = logging.getLogger("django_leadpixel.esp")
 
-METHOD = "ESP"  # Event.method of rows an ESP reported
+METHOD = ESP_METHOD  # Event.method of rows an ESP reported
 NAMESPACE = uuid.UUID("1f0c7d52-8f0e-4b5e-9d4e-6a0e8f3b2c11")
 EVENT_KINDS = {"opened": "open", "clicked": "click"}
 URL = {"open": (), "click": ("url",)}  # what else must match for two events to be one
