@@ -8,7 +8,7 @@ Run from the repository root, by hand (the test suite does not run it):
 The body is the Outlook newsletter of tests/fixtures/email/ grown to ``--kb``
 KB (real-world markup: tables, conditional comments, inline styles): with its
 content table repeated (``newsletter``: a link every few hundred bytes, 348
-links at 100 KB), or with text paragraphs (``article``: its 8 links). Three
+links at 100 KB), or with text paragraphs (``article``: its 6 links). Three
 scenarios run in alternating rounds so a load on the machine lands on all of
 them alike:
 
@@ -66,7 +66,7 @@ PARAGRAPH = ('<p style="margin:0 0 12px;font-family:Arial,sans-serif;font-size:1
 
 def body_of(kb: int, fill: str = "newsletter") -> str:
     """The newsletter grown to ``kb`` KB: its content table repeated ("newsletter", a
-    link every ~300 bytes), or text paragraphs added to one copy ("article", 8 links)."""
+    link every ~300 bytes), or text paragraphs added to one copy ("article", 6 links)."""
     source = CORPUS.read_text(encoding="utf-8")
     start = source.index('<table role="presentation" width="100%" style="max-width:600px;"')
     end = source.index("</table>", source.index("Preferences</a>")) + len("</table>")
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--kb", type=int, default=100)
     parser.add_argument("--fill", choices=("newsletter", "article"), default="newsletter",
                         help="newsletter: the content table repeated (many links); article: "
-                             "text paragraphs (the layout's 8 links)")
+                             "text paragraphs (the layout's 6 links)")
     args = parser.parse_args()
 
     html = body_of(args.kb, args.fill)
