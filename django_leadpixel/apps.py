@@ -16,3 +16,18 @@ class LeadPixelConfig(AppConfig):
         from . import checks, signals, tasks  # noqa: F401
 
         signals.events_stored.connect(tasks.enrich_stored, dispatch_uid="leadpixel-enrich")
+        connect_anymail()
+
+
+def connect_anymail() -> None:
+    """With django-anymail installed, its tracking signal's opens and clicks land as
+    events (``ingest.esp``), and our own later events replace the ESP's copies."""
+    from . import signals
+    from .ingest import esp
+
+    try:
+        from anymail.signals import tracking
+    except ImportError:
+        return
+    tracking.connect(esp.receive, dispatch_uid="leadpixel-anymail-tracking")
+    signals.events_stored.connect(esp.drop_duplicates, dispatch_uid="leadpixel-anymail-dedup")

@@ -44,6 +44,9 @@ TYPES: dict[str, tuple[type, ...]] = {
     "REPEAT_WINDOW": (int, float),
     "REQUEST_DB_TIMEOUT": (int, float, type(None)),
     "API_PERMISSION_CLASSES": (list, tuple),
+    "EMAIL_BACKEND": (str,),
+    "LINT_ON_SEND": (str,),
+    "ESP_DEDUP_WINDOW": (int, float),
 }
 POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT",
             "INGEST_MAX_LENGTH"}
@@ -125,7 +128,8 @@ def check_settings(app_configs=None, **kwargs) -> list:
     return errors
 
 
-CHOICES = {"INGEST": ("direct", "redis"), "IP_PROXY_ORDER": ("left-most", "right-most")}
+CHOICES = {"INGEST": ("direct", "redis"), "IP_PROXY_ORDER": ("left-most", "right-most"),
+           "LINT_ON_SEND": ("warn", "error", "off")}
 
 
 def _check_choices(user: dict) -> list:

@@ -76,6 +76,14 @@ DEFAULTS: dict[str, Any] = {
     # messages and sign links. Authentication is the host project's
     # REST_FRAMEWORK setting; throttling uses the scope "leadpixel".
     "API_PERMISSION_CLASSES": ["django_leadpixel.api.permissions.ModelPermissions"],
+    # Sending (django_leadpixel.mail.TrackingBackend): the backend that really sends,
+    # and what a lint error does before sending: "warn" (log), "error" (refuse to
+    # send: mail.LintFailed), "off".
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "LINT_ON_SEND": "warn",
+    # Seconds around an ESP's open or click (django-anymail) within which an event of
+    # the same message and kind from our own pixel or redirect means the same one.
+    "ESP_DEDUP_WINDOW": 120,
 }
 
 IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION", "API_PERMISSION_CLASSES"}

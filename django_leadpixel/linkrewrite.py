@@ -12,7 +12,9 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from collections.abc import Iterable
 from html.parser import HTMLParser
+from typing import NamedTuple
 
 from . import tokens
 from .conf import app_settings
@@ -25,6 +27,11 @@ _ATTRIBUTE = re.compile(
     r"""(?:\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s"'<>`]+))?""")
 
 
+def is_unsubscribe(tag: str) -> bool:
+    """Whether the source text of an ``<a>`` tag makes it an unsubscribe link."""
+    return _UNSUBSCRIBE.search(tag) is not None
+
+
 def should_track(href: str, tag: str) -> bool:
     """Only absolute http(s) links that are not unsubscribe links are tracked.
 
@@ -33,7 +40,7 @@ def should_track(href: str, tag: str) -> bool:
     or "unsubscribe" in the URL): scanners click every link, and a tracked
     unsubscribe link would be followed by a machine.
     """
-    if _UNSUBSCRIBE.search(tag):
+    if is_unsubscribe(tag):
         return False
     try:
         tokens.check_destination(href)
@@ -42,23 +49,49 @@ def should_track(href: str, tag: str) -> bool:
     return True
 
 
-class _Anchors(HTMLParser):
-    """Collects the source text and offset of every ``<a>`` start tag."""
+class StartTag(NamedTuple):
+    """One start tag as the tokenizer read it: where it begins in the text (a
+    character offset), its exact source text, its lower-cased name and its
+    attributes (names lower-cased, values unescaped; None for a bare name)."""
 
-    def __init__(self, content: str) -> None:
+    offset: int
+    text: str
+    name: str
+    attrs: list[tuple[str, str | None]]
+
+
+class _StartTags(HTMLParser):
+    """Collects the start tags named ``names`` (all of them when empty)."""
+
+    def __init__(self, content: str, names: frozenset[str]) -> None:
         super().__init__(convert_charrefs=False)
-        self.found: list[tuple[int, str]] = []
+        self.names = names
+        self.found: list[StartTag] = []
         # Offsets of the start of each line, to turn getpos() into an offset.
         self._lines = [0]
         for match in re.finditer("\n", content):
             self._lines.append(match.end())
 
     def handle_starttag(self, tag, attrs):
-        if tag == "a":
+        if not self.names or tag in self.names:
             line, column = self.getpos()
-            self.found.append((self._lines[line - 1] + column, self.get_starttag_text() or ""))
+            self.found.append(StartTag(self._lines[line - 1] + column,
+                                       self.get_starttag_text() or "", tag, attrs))
 
     handle_startendtag = handle_starttag
+
+
+def start_tags(content: str, names: Iterable[str] = ()) -> list[StartTag]:
+    """The start tags of ``content`` named ``names`` (all when empty), in order.
+
+    Read by ``html.parser``: tags inside comments (Outlook's ``<!--[if mso]>``
+    blocks included), scripts and attribute values are not tags and are not
+    returned. Each tag's ``text`` is found at its ``offset`` in ``content``.
+    """
+    parser = _StartTags(content, frozenset(names))
+    parser.feed(content)
+    parser.close()
+    return [tag for tag in parser.found if content.startswith(tag.text, tag.offset)]
 
 
 def _rewrite_tag(tag: str, replace) -> str:
@@ -81,15 +114,17 @@ def _rewrite_tag(tag: str, replace) -> str:
         position = match.end()
 
 
-def rewrite_links(content: str, message_id: uuid.UUID, *, consent: bool = True) -> str:
+def rewrite_links(content: str, message_id: uuid.UUID, *, consent: bool = True,
+                  honeypot: bool | None = None, after_body: str = "") -> str:
     """Every trackable ``href`` of ``content`` replaced by its signed click URL.
 
     Links are numbered by position from 1. A link that cannot be tracked (not
     http(s), an unsubscribe link, too long for a token) is left as it is.
+    ``honeypot``: put the hidden honeypot link first (None: as
+    ``LEADPIXEL["HONEYPOT_LINK"]`` says). ``after_body``: markup to insert right
+    after the ``<body>`` start tag, or first when there is none (in the same
+    reading of the HTML: ``mail.instrument`` puts the pixel there).
     """
-    parser = _Anchors(content)
-    parser.feed(content)
-    parser.close()
     out, last, position = [], 0, 0
 
     def replace(href: str, tag: str) -> str | None:
@@ -103,20 +138,41 @@ def rewrite_links(content: str, message_id: uuid.UUID, *, consent: bool = True) 
         position += 1
         return url
 
-    for offset, tag in parser.found:
-        if content.startswith(tag, offset):
-            out.append(content[last:offset])
+    body_seen = not after_body
+    tags = start_tags(content, ("a", "body") if after_body else ("a",))
+    if after_body and not any(tag.name == "body" for tag in tags):
+        out.append(after_body)
+        body_seen = True
+    for offset, tag, name, _attrs in tags:
+        out.append(content[last:offset])
+        if name == "body":
+            out.append(tag)
+            if not body_seen:
+                out.append(after_body)
+                body_seen = True
+        else:
             out.append(_rewrite_tag(tag, lambda href, tag=tag: replace(href, tag)))
-            last = offset + len(tag)
+        last = offset + len(tag)
     out.append(content[last:])
     rewritten = "".join(out)
-    if app_settings.HONEYPOT_LINK:
-        # Invisible to people (hidden, out of the tab order, no text); scanners
-        # that follow every href in the message click it.
-        trap = tokens.click_url(message_id, app_settings.BASE_URL, 0, honeypot=True,
-                                consent=consent)
-        rewritten = (
-            f'<a href="{html.escape(trap)}" style="display:none !important" '
-            f'aria-hidden="true" tabindex="-1"></a>' + rewritten
-        )
+    if app_settings.HONEYPOT_LINK if honeypot is None else honeypot:
+        rewritten = honeypot_link(message_id, consent=consent) + rewritten
     return rewritten
+
+
+def honeypot_link(message_id: uuid.UUID, *, consent: bool = True) -> str:
+    """The hidden honeypot link of a message.
+
+    Invisible to people (hidden, out of the tab order, no text); scanners that
+    follow every href in the message click it.
+    """
+    trap = tokens.click_url(message_id, app_settings.BASE_URL, 0, honeypot=True, consent=consent)
+    return (f'<a href="{html.escape(trap)}" style="display:none !important" '
+            f'aria-hidden="true" tabindex="-1"></a>')
+
+
+def pixel_img(url: str) -> str:
+    """The markup of the 1x1 tracking image at ``url`` (``{% lead_pixel %}`` and
+    ``mail.instrument`` put the same tag)."""
+    return (f'<img src="{html.escape(url)}" width="1" height="1" alt="" border="0" '
+            f'style="display:block;width:1px;height:1px;border:0;">')

@@ -122,6 +122,10 @@ class Message(models.Model):
                     "source class only, no IP, user agent, place or device."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # The ESP's id of the sent email (django-anymail's ``anymail_status.message_id``),
+    # set by ``mail.TrackingBackend``; ESP opens and clicks find their message by it.
+    esp_message_id = models.CharField(_("ESP message id"), max_length=255, blank=True,
+                                      db_index=True)
 
     objects = MessageQuerySet.as_manager()
 
@@ -411,3 +415,15 @@ class ReportDirty(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign or '-'} {self.day}"
+
+
+# ``Event.method`` of the opens and clicks an ESP reported (django-anymail; ingest.esp):
+# their verdict came from the ESP's own flags, which are not stored, so reclassification
+# keeps it.
+ESP_METHOD = "ESP"
+
+
+def normal_esp_id(value: Any) -> str:
+    """An ESP's message id as ``Message.esp_message_id`` stores it and ESP events look it
+    up: text, without the angle brackets of a Message-ID header (``""`` for None)."""
+    return "" if value is None else str(value).strip().strip("<>").strip()[:255]

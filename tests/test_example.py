@@ -20,6 +20,8 @@ def test_demo_sets_up_and_records_classified_hits(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "login 'admin' password 'leadpixel-demo'" in result.stdout
     assert "/t/o/" in result.stdout and "mailto:support@example.com" in result.stdout
+    # The lint of the deliberately bad template, with its exit status.
+    assert "error link-javascript" in result.stdout and "(exit status 1)" in result.stdout
     rows = sqlite3.connect(db).execute(
         "SELECT m.recipient, o.source, o.masked, o.os, o.enriched_at IS NOT NULL "
         "FROM django_leadpixel_open o JOIN django_leadpixel_message m ON m.id = o.message_id"

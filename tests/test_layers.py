@@ -18,10 +18,10 @@ NAME = "django_leadpixel"
 LAYERS = {
     0: ("conf", "signals", "exceptions", "addresses", "caching"),
     1: ("sources", "tokens", "ranges", "useragents", "classify", "enrichment", "linkrewrite",
-        "request"),
+        "request", "lint"),
     2: ("models", "sql"),
     3: ("history",),
-    4: ("ingest", "jobs", "reports"),
+    4: ("ingest", "jobs", "reports", "mail"),
     5: ("views", "urls", "admin", "api", "templatetags", "management", "tasks", "beat",
         "checks", "apps"),
 }

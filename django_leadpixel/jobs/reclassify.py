@@ -7,7 +7,7 @@ from collections.abc import Callable
 from .. import history
 from ..classify import Verdict, classify
 from ..conf import app_settings
-from ..models import Click, Message, Open, ReportDirty
+from ..models import ESP_METHOD, Click, Message, Open, ReportDirty
 from .paging import EVENT_MODELS, iter_chunks
 
 
@@ -63,8 +63,9 @@ def reclassify(
 
 
 def _request_verdict(event: Open | Click, kind: str) -> Verdict:
-    """What an event's stored request shows; an anonymous event keeps its stored verdict."""
-    if event.anonymous:
+    """What an event's stored request shows; an anonymous event, and one an ESP reported
+    (judged with the ESP's flags, not stored), keep their stored verdict."""
+    if event.anonymous or event.method == ESP_METHOD:
         return Verdict(event.source, event.reason, event.operator)
     honeypot = event.honeypot if isinstance(event, Click) else False
     return classify(ip=event.ip, user_agent=event.user_agent, kind=kind, method=event.method,

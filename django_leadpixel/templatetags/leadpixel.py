@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from ..linkrewrite import rewrite_links
+from ..linkrewrite import pixel_img, rewrite_links
 
 register = template.Library()
 
@@ -30,11 +29,7 @@ def _message(context, message):
 @register.simple_tag(takes_context=True)
 def lead_pixel(context, message=None) -> SafeString:
     message = _message(context, message)
-    return format_html(
-        '<img src="{}" width="1" height="1" alt="" border="0" '
-        'style="display:block;width:1px;height:1px;border:0;">',
-        message.pixel_url(),
-    )
+    return mark_safe(pixel_img(message.pixel_url()))
 
 
 @register.simple_tag

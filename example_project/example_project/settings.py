@@ -164,3 +164,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"django_leadpixel": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# Sending: every HTML email gets a Message, a pixel and tracked links per recipient
+# (django_leadpixel.mail.TrackingBackend), then goes through LEADPIXEL["EMAIL_BACKEND"]:
+# kept in memory for the demo; LEADPIXEL_EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend
+# prints them, an SMTP or django-anymail backend really sends them.
+EMAIL_BACKEND = "django_leadpixel.mail.TrackingBackend"
+LEADPIXEL["EMAIL_BACKEND"] = os.environ.get("LEADPIXEL_EMAIL_BACKEND",
+                                            "django.core.mail.backends.locmem.EmailBackend")

@@ -1,9 +1,11 @@
 """Set up the example site and show the app at work.
 
-Migrates, creates an admin login (printed), renders a sample email through the
-template tags, sends hits through the real tracking URLs with real user agents
-(a desktop browser, the Gmail image proxy, an iPhone, Apple Mail Privacy
-Protection, a link scanner), then serves the site so the admin shows them.
+Migrates, creates an admin login (printed), sends a sample email through
+``TrackingBackend`` (one tracked copy per recipient, kept in memory), sends
+hits through the real tracking URLs with real user agents (a desktop browser,
+the Gmail image proxy, an iPhone, Apple Mail Privacy Protection, a link
+scanner), prints an email rendered through the template tags and the lint of
+a deliberately bad template, then serves the site so the admin shows them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
+from django.core import mail
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.template.loader import render_to_string
@@ -43,6 +47,20 @@ SCANNER = "Kaspersky Lab CFR link resolver cfradmins@kaspersky.com"  # device-de
 USERNAME, PASSWORD = "admin", "leadpixel-demo"
 
 
+def send_tracked(recipients: list[str]) -> dict[str, tuple[Message, str]]:
+    """Send demo/offer.html to each recipient through ``TrackingBackend`` (the example
+    settings send through locmem): one Message and one instrumented copy each."""
+    email = EmailMultiAlternatives("Our autumn offer", "Our autumn offer ends on Sunday.",
+                                   "news@example.com", bcc=recipients,
+                                   connection=get_connection("django_leadpixel.mail.TrackingBackend"))
+    email.attach_alternative(render_to_string("demo/offer.html", {"name": "reader"}), "text/html")
+    email.leadpixel = {"campaign": "autumn-demo"}
+    email.send()
+    copies = {copy.bcc[0]: copy.alternatives[0][0] for copy in mail.outbox[-len(recipients):]}
+    return {message.recipient: (message, copies[message.recipient])
+            for message in email.leadpixel_messages}
+
+
 class Command(BaseCommand):
     help = "Migrate, create an admin login, send sample hits, and serve the example site."
 
@@ -65,12 +83,11 @@ class Command(BaseCommand):
             ("linus@example.com", IPHONE_MAIL, "89.160.20.112", True),
             ("tim@example.com", APPLE_MPP, "172.225.8.19", False),
         ]
+        outbox = send_tracked([recipient for recipient, *_ in people])
         for recipient, agent, ip, clicks in people:
-            message = Message.objects.create(
-                recipient=recipient, subject="Our autumn offer", campaign="autumn-demo",
-                sent_at=now - timedelta(hours=2),
-            )
-            html = render_to_string("demo/email.html", {"message": message})
+            message, html = outbox[recipient]
+            # Backdated as if sent two hours ago: a click right at delivery time is a scanner's.
+            Message.objects.filter(pk=message.pk).update(sent_at=now - timedelta(hours=2))
             links = re.findall(r'href="([^"]+/t/c/[^"]+)"', html)
             pixel = re.search(r'<img src="([^"]+)"', html)[1]
             client.get(urlsplit(pixel).path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
@@ -82,6 +99,11 @@ class Command(BaseCommand):
                 client.head(urlsplit(link).path, HTTP_USER_AGENT=SCANNER, REMOTE_ADDR="209.222.82.7")
         sample = Message.objects.first()
         self.stdout.write(render_to_string("demo/email.html", {"message": sample}))
+        self.stdout.write("\nThe lint of a deliberately bad template (manage.py leadpixel_lint):")
+        try:
+            call_command("leadpixel_lint", "demo/bad_email.html", "--campaign", stdout=self.stdout)
+        except SystemExit as exit_:  # status 1: it has errors, as it should
+            self.stdout.write(f"(exit status {exit_.code})")
         self.stdout.write(self.style.SUCCESS(
             f"\nSent {Message.objects.count()} sample messages with opens and clicks.\n"
             f"Admin: http://{addrport}/admin/  login {USERNAME!r} password {PASSWORD!r}\n"
