@@ -76,6 +76,13 @@ DEFAULTS: dict[str, Any] = {
     # messages and sign links. Authentication is the host project's
     # REST_FRAMEWORK setting; throttling uses the scope "leadpixel".
     "API_PERMISSION_CLASSES": ["django_leadpixel.api.permissions.ModelPermissions"],
+    # Tracked images ({% tracked_image %}) are served from these directories (or
+    # storages with a local ``location``) only. None: the staticfiles finders'
+    # locations and STATIC_ROOT.
+    "IMAGE_ROOTS": None,
+    # Tracked documents: redirect to the storage's own URL (S3 and similar sign
+    # it and make it expire) instead of streaming the file through Django.
+    "DOCUMENT_REDIRECT": False,
 }
 
 IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION", "API_PERMISSION_CLASSES"}

@@ -21,7 +21,7 @@ LAYERS = {
         "request"),
     2: ("models", "sql"),
     3: ("history",),
-    4: ("ingest", "jobs", "reports"),
+    4: ("ingest", "jobs", "reports", "documents"),
     5: ("views", "urls", "admin", "api", "templatetags", "management", "tasks", "beat",
         "checks", "apps"),
 }
