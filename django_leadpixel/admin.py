@@ -481,8 +481,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display: tuple[str, ...] = (
         "occurred_at", "message_link", "source_badge", "place", "device", "ip")
-    list_filter = ("source", "masked", DeviceTypeFilter, "occurred_at")
-    list_select_related = ("message",)
+    list_filter: ClassVar[tuple[Any, ...]] = ("source", "masked", DeviceTypeFilter, "occurred_at")
+    list_select_related: ClassVar[tuple[str, ...]] = ("message",)
     date_hierarchy = "occurred_at"
     show_full_result_count = False
     search_fields = ("message__recipient",)
@@ -526,12 +526,15 @@ class ClickAdmin(EventAdmin):
 
 
 class DocumentForm(forms.ModelForm):
+    url = forms.URLField(label=_("external URL"), max_length=2000, required=False,
+                         assume_scheme="https", help_text=_("Redirect here instead of serving a file."))
+
     class Meta:
         model = Document
         fields = ("title", "slug", "file", "url", "disposition")
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         has_file = bool(data.get("file")) and data.get("file") is not False
         if has_file == bool(data.get("url")):
             raise forms.ValidationError(_("Give either a file or an external URL (one of them)."))

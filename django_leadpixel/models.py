@@ -91,12 +91,17 @@ class MessageQuerySet(models.QuerySet):
     def with_status(self) -> MessageQuerySet:
         person = Exists(Open.objects.filter(message=OuterRef("pk"), source__in=PERSON_SOURCES))
         human_click = Exists(Click.objects.filter(message=OuterRef("pk"), source="human"))
+        # A person's download proves the message was opened, as a person's click does.
+        human_download = Exists(Download.objects.filter(message=OuterRef("pk"), source="human"))
         any_open = Exists(Open.objects.filter(message=OuterRef("pk")))
         any_click = Exists(Click.objects.filter(message=OuterRef("pk")))
+        any_download = Exists(Download.objects.filter(message=OuterRef("pk")))
         return self.annotate(
             status=models.Case(
-                models.When(person | human_click, then=models.Value(Status.PERSON)),
-                models.When(any_open | any_click, then=models.Value(Status.MACHINE)),
+                models.When(person | human_click | human_download,
+                            then=models.Value(Status.PERSON)),
+                models.When(any_open | any_click | any_download,
+                            then=models.Value(Status.MACHINE)),
                 default=models.Value(Status.UNOPENED),
                 output_field=models.CharField(),
             )
