@@ -436,6 +436,9 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
                 {s: report["proxy_share"][s] for s in PROXY_SOURCES},
                 title=str(_("Share of opens per proxy"))),
         }
+        if can_view_events(request):  # who loaded what: the events' permissions
+            context["images"] = reports.opens_by_image(**filters)
+            context["documents"] = reports.document_report(**filters)
         return TemplateResponse(request, "admin/django_leadpixel/report.html", context)
 
     @staticmethod

@@ -2,9 +2,10 @@
 
 The file is never read into memory: a full answer is a ``FileResponse`` over
 the storage's file, a byte range a generator that reads 64 KiB at a time.
-What a document is (its storage name, type, size) is kept per process after
-each read, so with the database down a document served before is still
-served (``lookup``).
+What a document is (its storage name, type, disposition) is kept in Django's
+default cache after each read, so with the database down a document served
+before is still served (``lookup``): per process with the default local-memory
+cache, by every process with a shared one (Redis, Memcached).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.core.files.storage import Storage
 from django.db import DatabaseError
 from django.http import (
@@ -38,18 +39,16 @@ __all__ = ["Snapshot", "Unavailable", "lookup", "parse_range", "serve", "gone", 
            "CHUNK_SIZE"]
 
 CHUNK_SIZE = 64 * 1024
-KNOWN_LIMIT = 1024
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What serving a document needs, read from its row."""
+    """What serving a document needs, read from its row (plain values: cacheable)."""
 
     public_id: uuid.UUID
     title: str
     filename: str
     name: str  # in storage; blank for an external URL
-    storage: Storage | None
     url: str
     content_type: str
     disposition: str
@@ -58,13 +57,21 @@ class Snapshot:
     @classmethod
     def of(cls, document: Document) -> Snapshot:
         return cls(document.public_id, document.title, document.filename,
-                   (document.file.name or "") if document.file else "",
-                   document.file.storage if document.file else None, document.url,
+                   (document.file.name or "") if document.file else "", document.url,
                    document.content_type or "application/octet-stream", document.disposition,
                    document.updated_at)
 
+    @property
+    def storage(self) -> Storage:
+        return Document._meta.get_field("file").storage  # type: ignore[union-attr]
 
-_known: OrderedDict[uuid.UUID, Snapshot] = OrderedDict()
+
+CACHE_PREFIX = "leadpixel:document:"
+CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _cache_key(public_id: uuid.UUID) -> str:
+    return f"{CACHE_PREFIX}{public_id.hex}"
 
 
 class Unavailable(Exception):
@@ -77,20 +84,28 @@ def lookup(public_id: uuid.UUID) -> Snapshot | None:
     try:
         document = Document.objects.filter(public_id=public_id).first()
     except DatabaseError:
-        logger.warning("leadpixel: database down; serving document %s from memory", public_id)
-        known = _known.get(public_id)
+        logger.warning("leadpixel: database down; serving document %s from the cache", public_id)
+        known = _cached(public_id)
         if known is None:
             raise Unavailable(str(public_id)) from None
         return known
-    if document is None:
-        _known.pop(public_id, None)
-        return None
-    snapshot = Snapshot.of(document)
-    _known[public_id] = snapshot
-    _known.move_to_end(public_id)
-    while len(_known) > KNOWN_LIMIT:
-        _known.popitem(last=False)
+    snapshot = Snapshot.of(document) if document is not None else None
+    try:
+        if snapshot is None:
+            cache.delete(_cache_key(public_id))
+        elif _cached(public_id) != snapshot:
+            cache.set(_cache_key(public_id), snapshot, CACHE_SECONDS)
+    except Exception:  # noqa: BLE001 - the cache is a convenience, never a failure
+        logger.warning("leadpixel: could not cache document %s", public_id, exc_info=True)
     return snapshot
+
+
+def _cached(public_id: uuid.UUID) -> Snapshot | None:
+    try:
+        value = cache.get(_cache_key(public_id))
+    except Exception:  # noqa: BLE001 - a cache that is down knows nothing
+        return None
+    return value if isinstance(value, Snapshot) else None
 
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
@@ -165,7 +180,6 @@ def serve(request: HttpRequest, snapshot: Snapshot) -> HttpResponse | StreamingH
     if not snapshot.name:
         return _redirect(snapshot.url)
     storage = snapshot.storage
-    assert storage is not None
     if app_settings.DOCUMENT_REDIRECT:
         return _redirect(storage.url(snapshot.name))
     try:
