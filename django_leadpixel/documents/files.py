@@ -129,10 +129,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
         return max(size - n, 0), size - 1
     first = int(match[1])
     last = int(match[2]) if match[2] else size - 1
-    if last < first:
-        return None
     if first >= size:
         return False
+    if last < first:
+        return None
     return first, min(last, size - 1)
 
 
@@ -195,13 +195,17 @@ def serve(request: HttpRequest, snapshot: Snapshot) -> HttpResponse | StreamingH
         return response
     first, last = wanted if isinstance(wanted, tuple) else (0, size - 1)
     length = max(last - first + 1, 0)
-    if request.method == "HEAD":
-        response = HttpResponse(status=206 if isinstance(wanted, tuple) else 200)
-    elif isinstance(wanted, tuple):
-        response = StreamingHttpResponse(_read(storage.open(snapshot.name, "rb"), first, length),
-                                         status=206)
-    else:
-        response = FileResponse(storage.open(snapshot.name, "rb"), block_size=CHUNK_SIZE)
+    try:
+        if request.method == "HEAD":
+            response = HttpResponse(status=206 if isinstance(wanted, tuple) else 200)
+        elif isinstance(wanted, tuple):
+            response = StreamingHttpResponse(
+                _read(storage.open(snapshot.name, "rb"), first, length), status=206)
+        else:
+            response = FileResponse(storage.open(snapshot.name, "rb"))
+            response.block_size = CHUNK_SIZE
+    except OSError:  # removed from storage since its size was read
+        return gone(snapshot.title)
     _headers(response, snapshot)
     response["Content-Length"] = str(length)
     if isinstance(wanted, tuple):
