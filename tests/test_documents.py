@@ -21,16 +21,16 @@ from django.utils import timezone
 
 from django_leadpixel import reports, tokens
 from django_leadpixel.classify import Verdict
-from django_leadpixel.documents import files
 from django_leadpixel.ingest import record as record_module
 from django_leadpixel.ingest.bulk import store_many
 from django_leadpixel.ingest.hits import Hit, dumps, from_line, to_line
 from django_leadpixel.jobs import enrich, retention
-from django_leadpixel.models import Document, Download, Message, Open, Status
+from django_leadpixel.models import Document, Download, Message, Status
 from django_leadpixel.signals import download_recorded
 
 from .conftest import CHROME, ROOT, make_message
 from .imagefiles import pdf
+from .ingest.test_spool import down_database_env, fetch
 
 pytestmark = pytest.mark.django_db
 
@@ -350,3 +350,23 @@ def test_a_200_mb_file_streams_with_bounded_memory(tmp_path):
     print(f"peak RSS {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after streaming "
           f"400 MB: +{grown_mib:.1f} MiB")
     assert grown_mib < 32, grown_mib
+
+
+def test_a_real_outage_serves_the_image_and_spools_both_hits(example_server, tmp_path, document):
+    """The example project served in a child process against a database that is not there:
+    the tracked image is still served (it needs no database), and both hits are spooled."""
+    spool = tmp_path / "spool.jsonl"
+    server = example_server(LEADPIXEL_SPOOL_FILE=str(spool), **down_database_env(tmp_path))
+    message = make_message()
+    image = message.image_url("demo/climate-impact.png", alt="Chart of climate change impact")
+    status, headers, data = fetch(server.url + path_of(image), CHROME)
+    assert (status, headers["Content-Type"]) == (200, "image/png")
+    assert data == (ROOT / "example_project" / "demo" / "static" / "demo" / "climate-impact.png").read_bytes()
+    status, headers, _ = fetch(server.url + path_of(message.download_url(document)), CHROME)
+    assert status == 503 and headers["Retry-After"]  # this process never saw the document
+    lines = [json.loads(line) for line in spool.read_text().splitlines()]
+    assert [(x["kind"], x.get("image"), x.get("document")) for x in lines] == [
+        ("open", "demo/climate-impact.png", None), ("download", None, str(document.public_id))]
+    call_command("leadpixel_replay", str(spool), stdout=open(os.devnull, "w"))
+    assert Download.objects.get().document == document
+    assert message.opens.get().image == "demo/climate-impact.png"
