@@ -370,3 +370,15 @@ def test_a_real_outage_serves_the_image_and_spools_both_hits(example_server, tmp
     call_command("leadpixel_replay", str(spool), stdout=open(os.devnull, "w"))
     assert Download.objects.get().document == document
     assert message.opens.get().image == "demo/climate-impact.png"
+
+
+def test_downloads_keep_the_privacy_rules(client, document, settings):
+    """Without consent a download keeps time, source and document only; ANONYMIZE_IP cuts
+    the address, as for opens and clicks."""
+    get(client, make_message(tracking_consent=False).download_url(document))
+    settings.LEADPIXEL = {**settings.LEADPIXEL, "ANONYMIZE_IP": True}
+    get(client, make_message(recipient="b@example.com").download_url(document))
+    anonymous, cut = Download.objects.order_by("anonymous").reverse()
+    assert (anonymous.ip, anonymous.user_agent, anonymous.anonymous, anonymous.document_id) == (
+        None, "", True, document.public_id)
+    assert (cut.ip, cut.anonymous) == ("81.2.69.0", False)
