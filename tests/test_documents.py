@@ -25,6 +25,7 @@ from django_leadpixel.ingest import record as record_module
 from django_leadpixel.ingest.bulk import store_many
 from django_leadpixel.ingest.hits import Hit, dumps, from_line, to_line
 from django_leadpixel.jobs import enrich, retention
+from django_leadpixel.jobs.reclassify import reclassify
 from django_leadpixel.models import Document, Download, Message, Status
 from django_leadpixel.signals import download_recorded
 
@@ -382,3 +383,18 @@ def test_downloads_keep_the_privacy_rules(client, document, settings):
     assert (anonymous.ip, anonymous.user_agent, anonymous.anonymous, anonymous.document_id) == (
         None, "", True, document.public_id)
     assert (cut.ip, cut.anonymous) == ("81.2.69.0", False)
+
+
+def test_reclassify_judges_downloads_again_from_their_requests(document):
+    message = make_message()
+    wrong = Download.objects.create(message=message, document_id=document.public_id, source="human",
+                                    user_agent=SCANNER, ip="198.51.100.7", enriched_at=timezone.now())
+    person = Download.objects.create(message=message, document_id=document.public_id, source="human",
+                                     user_agent=CHROME, ip="81.2.69.160")
+    totals = reclassify()
+    assert totals["seen"] == 2 and totals["changed"] >= 1  # the person's row gains its reason
+    wrong.refresh_from_db()
+    person.refresh_from_db()
+    assert wrong.source in ("scanner", "bot") and wrong.enriched_at is None
+    assert person.source == "human"
+    assert reclassify()["changed"] == 0
