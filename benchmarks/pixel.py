@@ -14,6 +14,8 @@ Scenarios, each with the same client, headers and gunicorn (sync workers):
   (c) pixel   GET /t/o/<token>.gif
   (d) click   GET /t/c/<token>  (302)
   (e) push    bare Django view doing one RPUSH to Redis  (the ceiling of buffered ingestion)
+  (f) image   GET /t/i/<token>/<slug>.png: a tracked image (the demo's 465-byte chart, found
+              by the staticfiles finders), recording an Open as the pixel does
 
 ``--ingest`` says how (c) and (d) store their hits: ``direct`` (the default),
 ``redis`` (LEADPIXEL_INGEST=redis: buffered, a drainer process moving the
@@ -68,6 +70,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from benchenv import ROOT, flush_redis_db  # noqa: E402  (benchmarks/benchenv.py)
 from timing import median_spread, round_ratios  # noqa: E402  (benchmarks/timing.py)
@@ -79,7 +82,7 @@ CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
 REDIS_DB = 13  # the publish queue (no worker consumes it) and the ingest buffer; flushed after
 INGEST_REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 CEILINGS = ("gif", "insert", "push")
-ENDPOINTS = ("pixel", "click")
+ENDPOINTS = ("pixel", "click", "image")
 
 LUA = r"""
 local threads = {}
@@ -273,6 +276,8 @@ def prepare_messages():
                                    campaign="benchmark")
     click = Message.objects.create(recipient="bench@example.com", subject="click",
                                    campaign="benchmark")
+    image = Message.objects.create(recipient="bench@example.com", subject="image",
+                                   campaign="benchmark")
     connection.close()
     return {
         "gif": ("/bench/gif", None, None),
@@ -282,6 +287,9 @@ def prepare_messages():
         "click": ("/t/c/" + tokens.make_click_token(click.public_id,
                                                     "https://shop.example.com/offer?id=42", 3),
                   Click, click.pk),
+        "image": (urlsplit(image.image_url("demo/climate-impact.png",
+                                           alt="Chart of climate change impact")).path,
+                  Open, image.pk),
     }
 
 
@@ -545,8 +553,10 @@ def ratio_specs(names: list[str]) -> list[tuple[str, str, str, str, float | None
     """(label, numerator, denominator, meaning, target) of every ratio the scenarios allow."""
     present = set(names)
     specs = []
+    if {"image", "pixel"} <= present:
+        specs.append(("image/pixel", "image", "pixel", "(f)/(c)", None))
     for endpoint in ENDPOINTS:
-        letter = "(c)" if endpoint == "pixel" else "(d)"
+        letter = {"pixel": "(c)", "click": "(d)", "image": "(f)"}[endpoint]
         if endpoint in present:
             specs.append((f"{endpoint}/insert", endpoint, "insert", f"{letter}/(b)", 0.9))
         for name in (n for n in names if n.startswith(endpoint + "[")):

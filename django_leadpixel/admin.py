@@ -19,7 +19,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, Max, Min, OuterRef, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -36,7 +36,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from . import reports
-from .models import Click, Message, MessageQuerySet, Open, Status
+from .models import Click, Document, Download, Message, MessageQuerySet, Open, Status
 from .reports import charts
 from .reports.export import csv_response
 from .reports.figures import FIRST_DAY, LAST_DAY
@@ -436,6 +436,9 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
                 {s: report["proxy_share"][s] for s in PROXY_SOURCES},
                 title=str(_("Share of opens per proxy"))),
         }
+        if can_view_events(request):  # who loaded what: the events' permissions
+            context["images"] = reports.opens_by_image(**filters)
+            context["documents"] = reports.document_report(**filters)
         return TemplateResponse(request, "admin/django_leadpixel/report.html", context)
 
     @staticmethod
@@ -481,8 +484,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display: tuple[str, ...] = (
         "occurred_at", "message_link", "source_badge", "place", "device", "ip")
-    list_filter = ("source", "masked", DeviceTypeFilter, "occurred_at")
-    list_select_related = ("message",)
+    list_filter: ClassVar[tuple[Any, ...]] = ("source", "masked", DeviceTypeFilter, "occurred_at")
+    list_select_related: ClassVar[tuple[str, ...]] = ("message",)
     date_hierarchy = "occurred_at"
     show_full_result_count = False
     search_fields = ("message__recipient",)
@@ -511,7 +514,8 @@ class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Open)
 class OpenAdmin(EventAdmin):
-    pass
+    list_display = ("occurred_at", "message_link", "source_badge", "image", "place", "device",
+                    "ip")
 
 
 @admin.register(Click)
@@ -519,3 +523,61 @@ class ClickAdmin(EventAdmin):
     list_display = ("occurred_at", "message_link", "source_badge", "url", "position", "place",
                     "device")
 
+
+
+# --- tracked documents and their downloads ------------------------------------------
+
+
+class DocumentForm(forms.ModelForm):
+    url = forms.URLField(label=_("external URL"), max_length=2000, required=False,
+                         assume_scheme="https", help_text=_("Redirect here instead of serving a file."))
+
+    class Meta:
+        model = Document
+        fields = ("title", "slug", "file", "url", "disposition")
+
+    def clean(self):
+        data = super().clean() or {}
+        has_file = bool(data.get("file")) and data.get("file") is not False
+        if has_file == bool(data.get("url")):
+            raise forms.ValidationError(_("Give either a file or an external URL (one of them)."))
+        return data
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    """Upload, replace (upload another file on the same document: its links keep
+    working) and see how often each document was downloaded, by people and in all."""
+
+    form = DocumentForm
+    list_display = ("title", "filename", "disposition", "content_type", "size",
+                    "people_downloads", "all_downloads", "updated_at")
+    readonly_fields = ("public_id", "content_type", "size", "people_downloads", "all_downloads",
+                       "created_at", "updated_at")
+    search_fields = ("title", "slug")
+    prepopulated_fields = {"slug": ("title",)}
+
+    def get_queryset(self, request) -> QuerySet:
+        return super().get_queryset(request).annotate(
+            n_all=Count("downloads", distinct=True),
+            n_people=Count("downloads", filter=Q(downloads__source="human"), distinct=True))
+
+    @admin.display(description=_("downloads by people"), ordering="n_people")
+    def people_downloads(self, obj) -> int:
+        return getattr(obj, "n_people", 0)
+
+    @admin.display(description=_("all downloads"), ordering="n_all")
+    def all_downloads(self, obj) -> int:
+        return getattr(obj, "n_all", 0)
+
+
+@admin.register(Download)
+class DownloadAdmin(EventAdmin):
+    list_display = ("occurred_at", "message_link", "document_title", "source_badge", "method",
+                    "place", "device", "ip")
+    list_filter = ("source", "document", "method", "masked", DeviceTypeFilter, "occurred_at")
+    list_select_related = ("message", "document")
+
+    @admin.display(description=_("document"), ordering="document__title")
+    def document_title(self, obj) -> str:
+        return obj.document.title if obj.document else str(_("(deleted document)"))

@@ -84,6 +84,13 @@ DEFAULTS: dict[str, Any] = {
     # Seconds around an ESP's open or click (django-anymail) within which an event of
     # the same message and kind from our own pixel or redirect means the same one.
     "ESP_DEDUP_WINDOW": 120,
+    # Tracked images ({% tracked_image %}) are served from these directories (or
+    # storages with a local ``location``) only. None: the staticfiles finders'
+    # locations and STATIC_ROOT.
+    "IMAGE_ROOTS": None,
+    # Tracked documents: redirect to the storage's own URL (S3 and similar sign
+    # it and make it expire) instead of streaming the file through Django.
+    "DOCUMENT_REDIRECT": False,
 }
 
 IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION", "API_PERMISSION_CLASSES"}

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import mimetypes
 import uuid
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import DatabaseError, models, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
@@ -30,7 +32,8 @@ from .sources import (
 )
 
 SOURCE_LABELS = dict(SOURCES)
-__all__ = ["Message", "Open", "Click", "Status", "KINDS", "PERSON_SOURCES", "PROXY_SOURCES",
+__all__ = ["Message", "Open", "Click", "Document", "Download", "Disposition", "Status", "KINDS",
+           "KIND_FIELDS", "REPEAT_KEYS", "CLASSIFIED_AS", "PERSON_SOURCES", "PROXY_SOURCES",
            "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
 logger = logging.getLogger("django_leadpixel")
@@ -88,12 +91,17 @@ class MessageQuerySet(models.QuerySet):
     def with_status(self) -> MessageQuerySet:
         person = Exists(Open.objects.filter(message=OuterRef("pk"), source__in=PERSON_SOURCES))
         human_click = Exists(Click.objects.filter(message=OuterRef("pk"), source="human"))
+        # A person's download proves the message was opened, as a person's click does.
+        human_download = Exists(Download.objects.filter(message=OuterRef("pk"), source="human"))
         any_open = Exists(Open.objects.filter(message=OuterRef("pk")))
         any_click = Exists(Click.objects.filter(message=OuterRef("pk")))
+        any_download = Exists(Download.objects.filter(message=OuterRef("pk")))
         return self.annotate(
             status=models.Case(
-                models.When(person | human_click, then=models.Value(Status.PERSON)),
-                models.When(any_open | any_click, then=models.Value(Status.MACHINE)),
+                models.When(person | human_click | human_download,
+                            then=models.Value(Status.PERSON)),
+                models.When(any_open | any_click | any_download,
+                            then=models.Value(Status.MACHINE)),
                 default=models.Value(Status.UNOPENED),
                 output_field=models.CharField(),
             )
@@ -154,6 +162,20 @@ class Message(models.Model):
         """
         return tokens.click_url(self.public_id, destination, position,
                                 consent=self.tracking_consent)
+
+    def image_url(self, path: str, *, alt: str = "", name: str = "") -> str:
+        """Absolute URL of a tracked image: ``path`` served from the image roots, the
+        URL ending in a slug of ``name`` (or ``alt``) and the real extension. Loading
+        it records an ``Open`` naming the image. ``tokens.BadToken`` for a path that
+        could never be served (absolute, ``..``, not an image extension)."""
+        return tokens.image_url(self.public_id, path, name=name, alt=alt,
+                                consent=self.tracking_consent)
+
+    def download_url(self, document: Document) -> str:
+        """Absolute signed URL of ``document`` for this message: ``/t/d/<token>/<slug>.<ext>``.
+        Fetching it records a ``Download``."""
+        return tokens.download_url(self.public_id, document.public_id, document.slug or document.title,
+                                   document.extension, consent=self.tracking_consent)
 
 
 class EventQuerySet(models.QuerySet):
@@ -222,6 +244,12 @@ class Event(models.Model):
 
 
 class Open(Event):
+    image = models.CharField(
+        _("image"), max_length=255, blank=True,
+        help_text=_("The tracked image that was loaded (its path in the image roots); "
+                    "blank for the pixel."),
+    )
+
     class Meta(Event.Meta):
         verbose_name = _("open")
         verbose_name_plural = _("opens")
@@ -266,9 +294,110 @@ class Click(Event):
         return f"click of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
 
 
-# An event's kind ("open" or "click", as hits, tokens and tasks name it) and its
-# model; the other way round it is ``event._meta.model_name``.
-KINDS: dict[str, type[Open] | type[Click]] = {"open": Open, "click": Click}
+class Disposition(models.TextChoices):
+    ATTACHMENT = "attachment", _("Download (attachment)")
+    INLINE = "inline", _("Show in the browser (inline)")
+
+
+class Document(models.Model):
+    """A file readers download through a tracked link: in Django storage, or at a URL."""
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(_("title"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=80, blank=True,
+                            help_text=_("The descriptive name in the URL (from the title when blank)."))
+    file = models.FileField(_("file"), upload_to="leadpixel/documents/%Y/%m/", max_length=255,
+                            blank=True)
+    url = models.URLField(_("external URL"), max_length=2000, blank=True,
+                          help_text=_("Redirect here instead of serving a file."))
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
+    disposition = models.CharField(_("disposition"), max_length=10, choices=Disposition.choices,
+                                   default=Disposition.ATTACHMENT)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def filename(self) -> str:
+        """The name readers save it as: the slug and the file's extension."""
+        ext = self.extension
+        return f"{self.slug or tokens.slug(self.title)}.{ext}" if ext else (self.slug or "file")
+
+    @property
+    def extension(self) -> str:
+        source = self.file.name if self.file else urlsplit_path(self.url)
+        return tokens.extension(source or "")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.slug:
+            self.slug = tokens.slug(self.title, fallback="document")
+        if self.file:
+            if not self.content_type or getattr(self.file, "_committed", True) is False:
+                guessed, _encoding = mimetypes.guess_type(self.file.name or "")
+                self.content_type = guessed or "application/octet-stream"
+            try:
+                self.size = self.file.size
+            except (OSError, ValueError):
+                self.size = None
+        elif self.url and not self.content_type:
+            self.content_type = mimetypes.guess_type(urlsplit_path(self.url))[0] or ""
+        super().save(*args, **kwargs)
+
+
+def urlsplit_path(url: str) -> str:
+    return urlsplit(url or "").path
+
+
+class Download(Event):
+    """One fetch of a tracked document (the first byte range of it: continuations of
+    a download are not stored again)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="downloads",
+                                verbose_name=_("message"), db_index=False)
+    # The document's public id, as the token carries it: the event outlives the
+    # document (a deleted document answers 410 and is still recorded).
+    document = models.ForeignKey(Document, on_delete=models.DO_NOTHING, to_field="public_id",
+                                 db_constraint=False, null=True, blank=True,
+                                 related_name="downloads", verbose_name=_("document"))
+
+    class Meta(Event.Meta):
+        verbose_name = _("download")
+        verbose_name_plural = _("downloads")
+        indexes = [
+            models.Index(fields=["message", "occurred_at"], name="leadpixel_dl_msg_time"),
+            models.Index(fields=["message", "source"], name="leadpixel_dl_msg_source"),
+            models.Index(fields=["occurred_at"], name="leadpixel_dl_time"),
+            models.Index(fields=["source", "occurred_at"], name="leadpixel_dl_source_time"),
+            models.Index(fields=["occurred_at"], condition=Q(enriched_at__isnull=True),
+                         name="leadpixel_dl_unenriched"),
+        ]
+
+    def __str__(self) -> str:
+        return f"download of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+# An event's kind ("open", "click", "download", as hits, tokens and tasks name it)
+# and its model; the other way round it is ``event._meta.model_name``.
+EventModel = type[Event]
+KINDS: dict[str, Any] = {"open": Open, "click": Click, "download": Download}
+# Fields a hit of the kind carries besides the common ones (the spool line, the
+# stored row and what makes two hits the same hit again).
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "open": ("image",), "click": ("url", "position", "honeypot"), "download": ("document_id",),
+}
+# What tells two hits of a kind apart beyond address, agent and method.
+REPEAT_KEYS: dict[str, tuple[str, ...]] = {"open": ("image",), "click": ("url",),
+                                           "download": ("document_id",)}
+# Kinds judged as clicks are (scanners fetch links and files alike).
+CLASSIFIED_AS: dict[str, str] = {"open": "open", "click": "click", "download": "click"}
 
 
 def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,9 @@
     ``event``   the saved ``Click``,
     ``request`` the ``HttpRequest``, or None when replayed from the spool.
 
+``download_recorded``: sent after a download of a tracked document is stored. Keyword
+arguments: ``event`` the saved ``Download``, ``request`` as above.
+
 ``sender`` is the model class. Receivers run inside the request: keep them
 fast, and hand slow work to Celery. A receiver that raises is logged (logger
 ``django_leadpixel``) and never breaks the pixel or the redirect.
@@ -17,6 +20,7 @@ from django.dispatch import Signal
 
 open_recorded = Signal()
 click_recorded = Signal()
+download_recorded = Signal()
 
 # Internal: sent by ``ingest`` after hits are stored (``kind`` "open" or "click",
 # ``ids`` the event ids), so that the layer above can enrich them without ingest

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple, cast
 from django.db import DatabaseError, connections, models
 
 from .conf import app_settings
-from .models import KINDS, Click, Message, Open
+from .models import KINDS, REPEAT_KEYS, Message
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -206,7 +206,7 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
         return "%s" if text is None else text
 
     for f in model._meta.concrete_fields:
-        columns.append(quote(f.column))  # type: ignore[arg-type]  # a concrete field has a column
+        columns.append(quote(f.column))
         if from_message and f.name == "message":
             values.append("m.id")
         elif from_message and f.name in CONSENT_FIELDS:
@@ -216,7 +216,7 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
             # The cast: PostgreSQL types a CASE of an untyped parameter as text.
             values.append(conn.ops.unification_cast_sql(f)
                           % f"CASE WHEN m.tracking_consent THEN %s ELSE {otherwise} END")
-        elif f.name in dynamic:
+        elif f.name in dynamic or f.attname in dynamic:
             values.append("%s")
             slots.append((f, None))
             types.append(param_type(f, conn))
@@ -271,7 +271,7 @@ def _repeat_guard(model, conn, without: dict[str, Any], slots: list, types: list
         conditions.append(f"e.{quote(time.column)} {op} %s")
         slots.append((time, key))
         types.append(param_type(time, conn))
-    names = [*REPEAT_FIELDS, *(["url"] if model is KINDS["click"] else [])]
+    names = [*REPEAT_FIELDS, *REPEAT_KEYS[model._meta.model_name]]
     for name in names:
         f = model._meta.get_field(name)
         slots.append((f, None))
@@ -289,7 +289,7 @@ def _repeat_guard(model, conn, without: dict[str, Any], slots: list, types: list
 # --- a batch, one statement -------------------------------------------------------
 
 
-def insert_many(connection, model: type[Open] | type[Click], rows: list) -> None:
+def insert_many(connection, model: Any, rows: list) -> None:
     """Insert ``rows`` of ``model``, skipping ids stored before (one statement on PostgreSQL)."""
     if not rows:
         return

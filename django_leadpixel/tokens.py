@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -35,7 +36,10 @@ from .exceptions import BadToken, DestinationTooLong, UnsafeDestination
 
 __all__ = ["BadToken", "DestinationTooLong", "UnsafeDestination", "ClickTarget", "OpenTarget",
            "make_open_token", "read_open_token", "read_open", "make_click_token",
-           "read_click_token", "check_destination", "pixel_url", "click_url", "absolute_url"]
+           "read_click_token", "check_destination", "pixel_url", "click_url", "absolute_url",
+           "ImageTarget", "DownloadTarget", "check_image_path", "image_type", "slug",
+           "make_image_token", "read_image", "make_download_token", "read_download", "image_url",
+           "download_url", "IMAGE_TYPES"]
 
 VERSION = 1
 MAC_BYTES = 12  # 96 bits: far beyond what an online guesser can try
@@ -222,3 +226,119 @@ def click_url(
     token = make_click_token(message_id, destination, position, honeypot=honeypot,
                              consent=consent)
     return absolute_url(reverse("leadpixel:click", args=[token]))
+
+
+# --- tracked images and documents ----------------------------------------------------
+# image:    version(1) | message public id (16) | flags(1) | image path (UTF-8)
+# download: version(1) | message public id (16) | flags(1) | document public id (16)
+# The slug and extension after the token are for people and mail filters only:
+# the view reads nothing from them.
+
+IMAGE_SALT = "django_leadpixel.tokens.image"
+DOWNLOAD_SALT = "django_leadpixel.tokens.download"
+MAX_IMAGE_PATH = 255
+# Extensions an image URL may name, and what they are served as. No SVG: it
+# can carry script, and this endpoint serves whatever lies in the image roots.
+IMAGE_TYPES = {"png": "image/png", "gif": "image/gif", "jpg": "image/jpeg",
+               "jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageTarget:
+    message_id: uuid.UUID
+    path: str
+    consent: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTarget:
+    message_id: uuid.UUID
+    document_id: uuid.UUID
+    consent: bool = True
+
+
+def check_image_path(path: str) -> str:
+    """``path`` if it names an image inside the roots (relative, no ``..``, a known
+    extension); ``BadToken`` otherwise. Checked when signing and again when serving."""
+    if not isinstance(path, str) or not path or len(path) > MAX_IMAGE_PATH:
+        raise BadToken("image path empty or too long")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path) or "\\" in path or ":" in path:
+        raise BadToken("image path contains forbidden characters")
+    parts = path.split("/")
+    if path.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise BadToken("image path must be relative, without . or .. segments")
+    if image_type(path) is None:
+        raise BadToken("not an image extension")
+    return path
+
+
+def extension(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def image_type(path: str) -> str | None:
+    """The Content-Type of an image path by its extension (None: not served)."""
+    return IMAGE_TYPES.get(extension(path))
+
+
+_SLUG_DROP = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str, fallback: str = "file", max_words: int = 8) -> str:
+    """A descriptive URL word list: ``"Chart of climate change impact, ..."`` gives
+    ``chart-of-climate-change-impact-...`` (ASCII, at most ``max_words`` words)."""
+    ascii_text = unicodedata.normalize("NFKD", str(text or "")).encode("ascii", "ignore").decode()
+    words = [w for w in _SLUG_DROP.split(ascii_text.lower()) if w][:max_words]
+    return "-".join(words)[:80].strip("-") or fallback
+
+
+def make_image_token(message_id: uuid.UUID, path: str, *, consent: bool = True) -> str:
+    path = check_image_path(path)
+    flags = 0 if consent else FLAG_NO_CONSENT
+    return _encode(IMAGE_SALT, bytes([VERSION]) + message_id.bytes + bytes([flags])
+                   + path.encode("utf-8"))
+
+
+def read_image(token: str) -> ImageTarget:
+    body = _decode(IMAGE_SALT, token)
+    if len(body) < 18 or body[16] & ~FLAG_NO_CONSENT:
+        raise BadToken("bad image payload")
+    try:
+        path = check_image_path(body[17:].decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadToken("bad image path") from exc
+    return ImageTarget(uuid.UUID(bytes=body[:16]), path, consent=not body[16] & FLAG_NO_CONSENT)
+
+
+def make_download_token(message_id: uuid.UUID, document_id: uuid.UUID, *,
+                        consent: bool = True) -> str:
+    flags = 0 if consent else FLAG_NO_CONSENT
+    return _encode(DOWNLOAD_SALT, bytes([VERSION]) + message_id.bytes + bytes([flags])
+                   + document_id.bytes)
+
+
+def read_download(token: str) -> DownloadTarget:
+    body = _decode(DOWNLOAD_SALT, token)
+    if len(body) != 33 or body[16] & ~FLAG_NO_CONSENT:
+        raise BadToken("bad download payload")
+    return DownloadTarget(uuid.UUID(bytes=body[:16]), uuid.UUID(bytes=body[17:]),
+                          consent=not body[16] & FLAG_NO_CONSENT)
+
+
+def image_url(message_id: uuid.UUID, path: str, *, name: str = "", alt: str = "",
+              consent: bool = True) -> str:
+    """Absolute URL of a tracked image: ``/t/i/<token>/<slug>.<ext>``, the slug from
+    ``name``, else the alt text, else the file's own name."""
+    token = make_image_token(message_id, path, consent=consent)
+    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    words = slug(name or alt or stem, fallback="image")
+    return absolute_url(reverse("leadpixel:image", args=[token, words, extension(path)]))
+
+
+def download_url(message_id: uuid.UUID, document_id: uuid.UUID, name: str, ext: str, *,
+                 consent: bool = True) -> str:
+    """Absolute URL of a tracked document: ``/t/d/<token>/<slug>.<ext>``."""
+    token = make_download_token(message_id, document_id, consent=consent)
+    ext = _SLUG_DROP.sub("", (ext or "").lower())[:10] or "bin"
+    return absolute_url(reverse("leadpixel:download", args=[token, slug(name), ext]))

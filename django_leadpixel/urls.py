@@ -9,4 +9,8 @@ app_name = "leadpixel"
 urlpatterns = [
     re_path(r"^o/(?P<token>[\s\S]*)\.gif$", views.pixel, name="open"),
     re_path(r"^c/(?P<token>[^/]*)/?$", views.click, name="click"),
+    re_path(r"^i/(?P<token>[^/]*)/(?P<slug>[^/]*)\.(?P<ext>[A-Za-z0-9]{1,10})$", views.image,
+            name="image"),
+    re_path(r"^d/(?P<token>[^/]*)/(?P<slug>[^/]*)\.(?P<ext>[A-Za-z0-9]{1,10})$", views.download,
+            name="download"),
 ]

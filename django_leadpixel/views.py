@@ -1,4 +1,4 @@
-"""The two public endpoints: the pixel and the click redirect.
+"""The public endpoints: the pixel, the click redirect, tracked images and documents.
 
 Thin on purpose: verify the token, hand the hit to ``ingest.record.record``, answer.
 Both endpoints answer correctly whatever else is down: a bad pixel token still
@@ -11,12 +11,21 @@ from __future__ import annotations
 import base64
 import logging
 
-from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotFound,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+)
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from . import tokens
 from .conf import app_settings
+from .documents import files, images
 from .ingest.hits import Hit
 from .ingest.record import record
 
@@ -83,3 +92,70 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         response[name] = value
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+# --- tracked images and documents ---------------------------------------------------
+
+
+@csrf_exempt
+@require_safe
+def image(request: HttpRequest, token: str, slug: str = "", ext: str = "") -> HttpResponseBase:
+    """A tracked image: records an ``Open`` naming it, answers its bytes.
+
+    The slug and extension are for readers and filters; only the token says
+    which image. A bad token, or a path not found inside the image roots,
+    answers 404 (never another image).
+    """
+    try:
+        target = tokens.read_image(token)
+    except tokens.BadToken:
+        return HttpResponseNotFound("Not found", content_type="text/plain")
+    found = images.find_image(target.path)
+    if found is None:
+        return HttpResponseNotFound("Not found", content_type="text/plain")
+    _record(request, "open", target.message_id, consent=target.consent, image=target.path)
+    response: HttpResponseBase
+    if found.etag in {tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",")}:
+        response = HttpResponseNotModified()
+    elif request.method == "HEAD":
+        response = HttpResponse(content_type=found.content_type)
+        response["Content-Length"] = str(found.size)
+    else:
+        response = FileResponse(open(found.path, "rb"), content_type=found.content_type)  # noqa: SIM115
+        response["Content-Length"] = str(found.size)
+    for name, value in NO_CACHE_HEADERS.items():
+        response[name] = value
+    response["ETag"] = found.etag
+    response["Last-Modified"] = found.last_modified
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@csrf_exempt
+@require_safe
+def download(request: HttpRequest, token: str, slug: str = "", ext: str = "") -> HttpResponseBase:
+    """A tracked document: records a ``Download`` (once per download: later byte
+    ranges continue it), then streams the file or redirects to it. A deleted
+    document answers 410 and the download is still recorded."""
+    try:
+        target = tokens.read_download(token)
+    except tokens.BadToken:
+        return HttpResponseNotFound("Not found", content_type="text/plain")
+    try:
+        snapshot = files.lookup(target.document_id)
+    except files.Unavailable:
+        snapshot = None
+        unavailable = True
+    else:
+        unavailable = False
+    if files.counts_as_download(request):
+        _record(request, "download", target.message_id, consent=target.consent,
+                document_id=target.document_id)
+    if unavailable:
+        response = HttpResponse("The document is briefly unavailable; please try again.",
+                                status=503, content_type="text/plain")
+        response["Retry-After"] = "30"
+        return response
+    if snapshot is None:
+        return files.gone()
+    return files.serve(request, snapshot)

@@ -10,7 +10,8 @@ from .conftest import ROOT
 
 def test_demo_sets_up_and_records_classified_hits(tmp_path):
     db = tmp_path / "demo.sqlite3"
-    env = {**os.environ, "SQLITE_PATH": str(db), "LEADPIXEL_SPOOL_FILE": str(tmp_path / "s.jsonl")}
+    env = {**os.environ, "SQLITE_PATH": str(db), "LEADPIXEL_SPOOL_FILE": str(tmp_path / "s.jsonl"),
+           "DJANGO_MEDIA_ROOT": str(tmp_path / "media")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.pop("CELERY_BROKER_URL", None)
     result = subprocess.run(
@@ -35,6 +36,16 @@ def test_demo_sets_up_and_records_classified_hits(tmp_path):
     clicks = sqlite3.connect(db).execute(
         "SELECT source, COUNT(*) FROM django_leadpixel_click GROUP BY source").fetchall()
     assert dict(clicks)["human"] == 2 and dict(clicks)["scanner"] >= 8
+    # One email with a tracked image and a tracked PDF: each reader loaded the image, two
+    # read the PDF, and the gateway's HEAD of it is a machine's.
+    assert "/t/i/" in result.stdout and "/chart-of-climate-change-impact-2020-to-2026.png" in result.stdout
+    images = sqlite3.connect(db).execute(
+        "SELECT COUNT(*) FROM django_leadpixel_open WHERE image = 'demo/climate-impact.png'").fetchone()
+    assert images == (4,)
+    downloads = dict(sqlite3.connect(db).execute(
+        "SELECT source, COUNT(*) FROM django_leadpixel_download GROUP BY source").fetchall())
+    assert downloads.pop("human") == 2 and sum(downloads.values()) == 4, downloads
+    assert list((tmp_path / "media").rglob("*.pdf"))
 
 
 def test_example_settings_keep_debug_off_and_no_key_in_the_code(tmp_path):

@@ -21,7 +21,7 @@ LAYERS = {
         "request", "lint"),
     2: ("models", "sql"),
     3: ("history",),
-    4: ("ingest", "jobs", "reports", "mail"),
+    4: ("ingest", "jobs", "reports", "documents", "mail"),
     5: ("views", "urls", "admin", "api", "templatetags", "management", "tasks", "beat",
         "checks", "apps"),
 }

@@ -138,3 +138,10 @@ class EventFilter(MessageEventFilter):
         field_name="message__public_id", help_text=_("The message's public id."))
     campaign = django_filters.CharFilter(
         field_name="message__campaign", help_text=_("Exact campaign name of the message."))
+
+
+class DownloadFilter(EventFilter):
+    """Filters of the downloads list."""
+
+    document = django_filters.UUIDFilter(
+        field_name="document_id", help_text=_("The document's public id."))

@@ -229,7 +229,13 @@ class EventSerializer(serializers.Serializer):
 
 
 class OpenSerializer(EventSerializer):
-    pass
+    image = serializers.CharField(read_only=True,
+                                  help_text=_("The tracked image loaded; blank for the pixel."))
+
+
+class DownloadSerializer(EventSerializer):
+    document = serializers.UUIDField(source="document_id", read_only=True,
+                                     help_text=_("The document's public id (it may since be deleted)."))
 
 
 class ClickSerializer(EventSerializer):
@@ -323,6 +329,43 @@ class LinkStatsSerializer(serializers.Serializer):
     human_clicks = serializers.IntegerField()
 
 
+class DocumentCountsSerializer(serializers.Serializer):
+    document = serializers.UUIDField(allow_null=True)
+    title = serializers.CharField(help_text=_("Blank once the document is deleted."))
+    people = serializers.IntegerField()
+    machines = serializers.IntegerField()
+
+
+class CampaignDownloadsSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    people = serializers.IntegerField()
+    machines = serializers.IntegerField()
+
+
+class DailyDownloadsSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    people = serializers.IntegerField()
+    machines = serializers.IntegerField()
+
+
+class DownloadStatsSerializer(serializers.Serializer):
+    KEYS = ("downloads_by_people", "downloads_by_machines", "messages_downloaded",
+            "messages_downloaded_by_people", "by_document", "by_campaign", "daily",
+            "top_countries", "top_devices")
+
+    downloads_by_people = serializers.IntegerField()
+    downloads_by_machines = serializers.IntegerField()
+    messages_downloaded = serializers.IntegerField()
+    messages_downloaded_by_people = serializers.IntegerField()
+    by_document = DocumentCountsSerializer(many=True)
+    by_campaign = CampaignDownloadsSerializer(many=True)
+    daily = DailyDownloadsSerializer(many=True)
+    top_countries = serializers.ListField(child=serializers.ListField(), help_text=_(
+        "[country, downloads] of people's downloads, most first."))
+    top_devices = serializers.ListField(child=serializers.ListField(), help_text=_(
+        "[device type, downloads] of people's downloads, most first."))
+
+
 class StatsSerializer(serializers.Serializer):
     """``reports.campaign_report``: the figures of the admin report page (schema only)."""
 
@@ -344,6 +387,9 @@ class StatsSerializer(serializers.Serializer):
     top_devices = DeviceSerializer(many=True)
     top_mail_clients = MailClientSerializer(many=True)
     links = LinkStatsSerializer(many=True)
+    downloads = DownloadStatsSerializer(help_text=_(
+        "Downloads of tracked documents by the selected messages "
+        "(django_leadpixel.reports.document_report)."))
 
 
 # ----------------------------------------------------------------------------- errors

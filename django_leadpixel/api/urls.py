@@ -11,6 +11,7 @@ router = SimpleRouter()
 router.register("messages", views.MessageViewSet, basename="message")
 router.register("opens", views.OpenViewSet, basename="open")
 router.register("clicks", views.ClickViewSet, basename="click")
+router.register("downloads", views.DownloadViewSet, basename="download")
 
 urlpatterns = [
     re_path(rf"^messages/(?P<public_id>{views.MessageViewSet.lookup_value_regex})/events/$",

@@ -38,7 +38,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from .. import __version__, reports
-from ..models import Click, Message, Open
+from ..models import Click, Download, Message, Open
 from . import filters, serializers
 from .pagination import KeysetPagination, MessagePagination
 from .permissions import LeadpixelPermissionsMixin
@@ -57,6 +57,8 @@ EVENT_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator
                 "anonymous", "enriched_at", "country", "region", "city", "device_type", "os",
                 "browser", "mail_client")
 CLICK_FIELDS = (*EVENT_FIELDS, "url", "position")
+# Each kind's own columns, beside the shared ones.
+KIND_COLUMNS = {Open: ("image",), Click: ("url", "position"), Download: ("document",)}
 
 _VALIDATION_ERROR = OpenApiResponse(
     response={"type": "object", "additionalProperties": {
@@ -95,7 +97,7 @@ class LeadpixelAPIMixin(LeadpixelPermissionsMixin, _APIView):
 
 
 def _events(model, message: Message | None = None) -> QuerySet:
-    fields = CLICK_FIELDS if model is Click else EVENT_FIELDS
+    fields = (*EVENT_FIELDS, *KIND_COLUMNS.get(model, ()))
     events = model.objects.only(*fields).annotate(message_public_id=F("message__public_id"))
     if message is not None:
         events = events.filter(message=message)
@@ -135,6 +137,17 @@ class ClickViewSet(OpenViewSet):
 
     def get_queryset(self) -> QuerySet:
         return _events(Click)
+
+
+@extend_schema_view(list=_event_list_schema(serializers.DownloadSerializer, "downloads"))
+class DownloadViewSet(OpenViewSet):
+    """Downloads of tracked documents (the first byte range of each), filterable."""
+
+    serializer_class = serializers.DownloadSerializer
+    filterset_class = filters.DownloadFilter
+
+    def get_queryset(self) -> QuerySet:
+        return _events(Download)
 
 
 def source_counts(model, message: Message) -> dict[str, int]:
@@ -291,7 +304,10 @@ class StatsView(LeadpixelAPIMixin, APIView):
     def get(self, request, *args, **kwargs) -> Response:
         query = serializers.StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(reports.campaign_report(**query.validated_data))
+        figures = reports.campaign_report(**query.validated_data)
+        downloads = reports.document_report(**query.validated_data)
+        return Response({**figures, "downloads": {
+            key: downloads[key] for key in serializers.DownloadStatsSerializer.KEYS}})
 
 
 class LeadpixelSchemaGenerator(SchemaGenerator):

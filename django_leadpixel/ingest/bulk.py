@@ -19,7 +19,7 @@ from .. import history, sql
 from ..classify import Verdict
 from ..conf import app_settings
 from ..enrichment import enrichment_for
-from ..models import KINDS, Click, Message, Open, ReportDirty, fit
+from ..models import KINDS, REPEAT_KEYS, Click, Message, Open, ReportDirty, fit
 from .events import build_event, send_recorded
 from .hits import Hit
 
@@ -46,7 +46,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
         {hit.message_id for hit, _ in items}, field_name="public_id")
     existing = {
         model: set(model.objects.filter(pk__in=[h.id for h, _ in items]).values_list("pk", flat=True))
-        for model in (Open, Click)
+        for model in {KINDS[hit.kind] for hit, _ in items}
     }
     events: list[Open | Click] = []
     seen: set[uuid.UUID] = set()
@@ -55,7 +55,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
         model = KINDS[hit.kind]
         if message is None:
             counts["orphan"] += 1
-        elif hit.id in existing[model] or hit.id in seen:
+        elif hit.id in existing.get(model, ()) or hit.id in seen:
             counts["duplicate"] += 1
         else:
             seen.add(hit.id)
@@ -109,7 +109,7 @@ def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], in
     window = timedelta(seconds=app_settings.REPEAT_WINDOW)
     times = [event.occurred_at for event in events]
     stored: list[Open | Click] = []
-    for model in (Open, Click):
+    for model in {type(event) for event in events}:
         ids = {event.message_id for event in events if type(event) is model}
         if ids:
             stored += model.objects.filter(
@@ -144,7 +144,7 @@ def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], in
     return [event for event in events if id(event) in kept_ids], len(events) - len(kept)
 
 
-REPEAT_KEY_FIELDS = {Open: sql.REPEAT_FIELDS, Click: (*sql.REPEAT_FIELDS, "url")}
+REPEAT_KEY_FIELDS = {model: (*sql.REPEAT_FIELDS, *REPEAT_KEYS[kind]) for kind, model in KINDS.items()}
 
 
 def _repeat_key(event: Open | Click) -> tuple:
@@ -159,5 +159,5 @@ REFUSED_ROW = (DataError, IntegrityError, UnicodeError, ValueError)
 def insert_events(events: list[Open | Click]) -> None:
     """Insert events of either kind, skipping ids stored before (``sql.insert_many``)."""
     conn = transaction.get_connection()
-    for model in (Open, Click):
+    for model in KINDS.values():
         sql.insert_many(conn, model, [event for event in events if type(event) is model])

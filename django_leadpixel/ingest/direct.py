@@ -21,7 +21,7 @@ from django.db.models import F, Q, Subquery
 from .. import sql
 from ..classify import Verdict
 from ..conf import app_settings
-from ..models import KINDS, Message
+from ..models import KINDS, REPEAT_KEYS, Message
 from . import budget
 from .events import announce_after_commit, build_event, stored_fields
 from .hits import Hit
@@ -77,11 +77,9 @@ def count_repeat(hit: Hit, stored: dict[str, Any]) -> bool:
     the window. False when there is none (the message is gone)."""
     model = KINDS[hit.kind]
     since, until = repeat_range(hit)
-    same = Q(**{name: stored[name] for name in sql.REPEAT_FIELDS})
-    if hit.kind == "click":
-        same &= Q(url=stored["url"])
-    same |= Q(anonymous=True, method=stored["method"], **(
-        {"url": stored["url"]} if hit.kind == "click" else {}))
+    extra = {name: stored[name] for name in REPEAT_KEYS[hit.kind]}
+    same = Q(**{name: stored[name] for name in sql.REPEAT_FIELDS}, **extra)
+    same |= Q(anonymous=True, method=stored["method"], **extra)
     latest = model.objects.filter(same, message__public_id=hit.message_id,
                                   occurred_at__range=(since, until)).order_by("-occurred_at")
     return bool(model.objects.filter(pk__in=Subquery(latest.values("pk")[:1]))
@@ -141,7 +139,7 @@ def store_event(event) -> bool:
     conn = transaction.get_connection()
     try:
         with budget.atomic_if_needed(conn):
-            if event._meta.model_name == "open":
+            if event._meta.model_name != "click":
                 event.save(force_insert=True)
             else:  # the prepared plan: the same row as save(), less CPU
                 insert = plan("click", conn.alias, from_message=False)

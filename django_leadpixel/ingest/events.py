@@ -35,6 +35,10 @@ def stored_fields(hit: Hit, verdict: Verdict, consent: bool) -> dict[str, Any]:
         fields.update(ip=None, user_agent="", anonymous=True, reason=ANONYMOUS_REASON)
     if hit.kind == "click":
         fields.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
+    elif hit.kind == "open":
+        fields.update(image=hit.image)
+    elif hit.kind == "download":
+        fields.update(document_id=hit.document_id)
     return fields
 
 
@@ -43,12 +47,17 @@ def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click:
     return KINDS[hit.kind](message=message, **stored_fields(hit, verdict, message.tracking_consent))
 
 
-def signal_for(model: type[Open] | type[Click]):
-    return signals.open_recorded if model is Open else signals.click_recorded
+# The signal each kind's stored events are announced by.
+RECORDED_SIGNALS = {"open": signals.open_recorded, "click": signals.click_recorded,
+                    "download": signals.download_recorded}
+
+
+def signal_for(model):
+    return RECORDED_SIGNALS[model._meta.model_name]
 
 
 def send_recorded(event: Open | Click, request) -> None:
-    """Send ``open_recorded`` or ``click_recorded`` for a stored event.
+    """Send ``open_recorded``, ``click_recorded`` or ``download_recorded`` for a stored event.
 
     ``send_robust``: a receiver's bug must not turn a stored event into a 500
     (or, for the pixel, into a broken image). It is logged instead.

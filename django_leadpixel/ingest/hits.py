@@ -19,6 +19,7 @@ from .. import addresses
 from ..classify import Verdict
 from ..conf import app_settings
 from ..exceptions import SpoolLineError
+from ..models import KINDS
 from ..sources import VALUES as SOURCE_VALUES
 from ..tokens import check_destination
 
@@ -29,7 +30,7 @@ __all__ = ["Hit", "SpoolLineError", "clean_text", "dumps", "from_line", "message
 class Hit:
     """What one tracking request saw, before it is stored."""
 
-    kind: str  # "open" or "click"
+    kind: str  # "open", "click" or "download" (``models.KINDS``)
     message_id: uuid.UUID  # the message's public id
     ip: str | None = None  # full address, used in memory for classification only
     user_agent: str = ""
@@ -38,6 +39,8 @@ class Hit:
     url: str = ""
     position: int = 0
     honeypot: bool = False
+    image: str = ""  # an open by a tracked image: its path; blank for the pixel
+    document_id: uuid.UUID | None = None  # a download: the document's public id
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     occurred_at: datetime = field(default_factory=timezone.now)
     # False when the token says the message was sent without tracking consent.
@@ -79,6 +82,10 @@ def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
     }
     if hit.kind == "click":
         line.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
+    elif hit.kind == "open" and hit.image:
+        line["image"] = hit.image
+    elif hit.kind == "download":
+        line["document"] = str(hit.document_id) if hit.document_id else None
     return line
 
 
@@ -91,7 +98,7 @@ def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
     try:
         data = json.loads(text)
         kind = data["kind"]
-        if kind not in ("open", "click"):
+        if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
         if data["source"] not in SOURCE_VALUES:
             raise ValueError(f"unknown source {data['source']!r}")
@@ -109,6 +116,8 @@ def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
             url=str(data.get("url", "")),
             position=int(data.get("position", 0)),
             honeypot=bool(data.get("honeypot", False)),
+            image=str(data.get("image") or ""),
+            document_id=uuid.UUID(data["document"]) if data.get("document") else None,
         )
         if kind == "click":
             check_destination(hit.url)

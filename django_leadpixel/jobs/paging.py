@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from ..models import Click, Open
+from ..models import KINDS
 
 _M = TypeVar("_M", bound=Model)
 
-EVENT_MODELS: tuple[type[Open] | type[Click], ...] = (Open, Click)
+# Every kind of event (``models.KINDS``): the sweeps and the purge cover them all.
+EVENT_MODELS: tuple[Any, ...] = tuple(KINDS.values())
 
 
 def locked_batch(queryset: QuerySet[_M], size: int) -> list[_M]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from .. import history
 from ..classify import Verdict, classify
 from ..conf import app_settings
-from ..models import ESP_METHOD, Click, Message, Open, ReportDirty
+from ..models import ESP_METHOD, Click, Download, Message, Open, ReportDirty
 from .paging import EVENT_MODELS, iter_chunks
 
 
@@ -37,6 +37,7 @@ def reclassify(
         opens = list(Open.objects.filter(message_id__in=sent_at).only(*fields))
         clicks = list(Click.objects.filter(message_id__in=sent_at).only(
             *fields, "honeypot", "url"))
+        downloads = list(Download.objects.filter(message_id__in=sent_at).only(*fields))
         changed = []
         for event in opens:
             if _rejudge(event, _request_verdict(event, "open")):
@@ -47,7 +48,12 @@ def reclassify(
         for event in clicks:
             if event.pk in judged and _rejudge(event, judged[event.pk]):
                 changed.append(event)
-        for event in (*opens, *clicks):
+        # Downloads are judged as clicks are, from their requests (history does not
+        # judge them yet).
+        for event in downloads:
+            if _rejudge(event, _request_verdict(event, "click")):
+                changed.append(event)
+        for event in (*opens, *clicks, *downloads):
             if not event.anonymous and (not event.ip or app_settings.ANONYMIZE_IP):
                 totals["anonymised"] += 1
         for model in EVENT_MODELS:
@@ -55,14 +61,14 @@ def reclassify(
             if rows:
                 model.objects.bulk_update(rows, ["source", "reason", "operator", "enriched_at"])
         ReportDirty.objects.mark_messages_after_commit(event.message_id for event in changed)
-        totals["seen"] += len(opens) + len(clicks)
+        totals["seen"] += len(opens) + len(clicks) + len(downloads)
         totals["changed"] += len(changed)
         if progress:
-            progress(len(opens) + len(clicks))
+            progress(len(opens) + len(clicks) + len(downloads))
     return totals
 
 
-def _request_verdict(event: Open | Click, kind: str) -> Verdict:
+def _request_verdict(event: Open | Click | Download, kind: str) -> Verdict:
     """What an event's stored request shows; an anonymous event, and one an ESP reported
     (judged with the ESP's flags, not stored), keep their stored verdict."""
     if event.anonymous or event.method == ESP_METHOD:
@@ -72,7 +78,7 @@ def _request_verdict(event: Open | Click, kind: str) -> Verdict:
                     honeypot=honeypot)
 
 
-def _rejudge(event: Open | Click, verdict: Verdict) -> bool:
+def _rejudge(event: Open | Click | Download, verdict: Verdict) -> bool:
     """Give ``event`` the verdict; True when anything stored changes."""
     source, reason, operator = verdict.source, verdict.reason[:255], verdict.operator
     if event.anonymous:

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import Click, Message, Open, ReportDirty
+from ..models import KINDS, Message, ReportDirty
 
 
 def purge(days: int | None = None, *, now: datetime | None = None,
@@ -55,8 +55,8 @@ def _delete_messages(queryset: QuerySet, batch_size: int | None,
             break
         cells |= ReportDirty.objects.keys_of_messages(ids)
         with transaction.atomic():
-            counts["opens"] += Open.objects.filter(message_id__in=ids).delete()[0]
-            counts["clicks"] += Click.objects.filter(message_id__in=ids).delete()[0]
+            for kind, model in KINDS.items():
+                counts[f"{kind}s"] += model.objects.filter(message_id__in=ids).delete()[0]
             counts["messages"] += Message.objects.filter(pk__in=ids).delete()[0]
     # One marker per cell, not per message or batch (the rollup also sees a
     # cell's messages change by their count and the sum of their ids).

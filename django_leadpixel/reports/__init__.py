@@ -8,6 +8,7 @@ keeps partials per (campaign, sending day) and says which are current;
 
 from . import charts, export, figures, rollup
 from .campaign import campaign_report
+from .documents import document_report, opens_by_image
 from .export import EVENT_COLUMNS, csv_response, event_rows, figures_rows, neutralise
 from .figures import (
     FIGURES,
@@ -23,7 +24,8 @@ from .timeline import TIMELINE_FIELDS, TIMELINE_LIMIT, timeline
 
 __all__ = [
     "EVENT_COLUMNS", "FIGURES", "SOURCE_KEYS", "TIMELINE_FIELDS", "TIMELINE_LIMIT",
-    "campaign_report", "charts", "csv_response", "day_start", "event_rows", "export", "figures",
+    "campaign_report", "charts", "csv_response", "day_start", "document_report", "event_rows",
+    "export", "figures", "opens_by_image",
     "figures_rows", "finalize", "live_partial", "merge", "neutralise", "partial", "rollup",
     "select_messages", "timeline",
 ]

@@ -37,7 +37,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest, Least, TruncDate
 from django.utils import timezone
 
-from ..models import Click, Message, Open
+from ..models import Click, Download, Message, Open
 from ..sources import PERSON_SOURCES, PROXY_SOURCES, SOURCES
 
 SOURCE_KEYS = tuple(key for key, _label in SOURCES)
@@ -134,11 +134,29 @@ def _message_figures(messages: QuerySet, opens: QuerySet, clicks: QuerySet) -> d
         only_clicked=Count("message_id", filter=Q(any_open=False)),
         person_only_clicked=Count("message_id", filter=Q(human=1, person_open=False)),
     )
+    # A person's download proves the message was opened, as a person's click does:
+    # messages downloaded from that neither figure above counted.
+    per_download_message = Download.objects.order_by().filter(
+        message__in=messages.values("pk")).values("message_id").annotate(
+        human=Max(human),
+        any_open=Exists(Open.objects.filter(message_id=OuterRef("message_id"))),
+        any_click=Exists(Click.objects.filter(message_id=OuterRef("message_id"))),
+        person_open=Exists(Open.objects.filter(message_id=OuterRef("message_id"),
+                                               source__in=PERSON_SOURCES)),
+        human_click=Exists(Click.objects.filter(message_id=OuterRef("message_id"),
+                                                source="human")),
+    )
+    download_figures = per_download_message.aggregate(
+        only_downloaded=Count("message_id", filter=Q(any_open=False, any_click=False)),
+        person_only_downloaded=Count("message_id", filter=Q(human=1, person_open=False,
+                                                            human_click=False)),
+    )
     return {
         "sent": messages.count(),
         "opened_by_person": open_figures["opened_by_person"]
-        + click_figures["person_only_clicked"],
-        "opened_any": open_figures["opened"] + click_figures["only_clicked"],
+        + click_figures["person_only_clicked"] + download_figures["person_only_downloaded"],
+        "opened_any": open_figures["opened"] + click_figures["only_clicked"]
+        + download_figures["only_downloaded"],
         "clicked_by_person": click_figures["clicked_by_person"],
         "clicked_any": click_figures["clicked"],
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import Click, Message, Open
+from ..models import Click, Document, Download, Message, Open
 
 TIMELINE_FIELDS = ("id", "occurred_at", "source", "reason", "operator", "masked", "anonymous",
                    "country", "region", "city", "device_type", "os", "browser", "mail_client",
@@ -15,17 +15,26 @@ TIMELINE_LIMIT = 500
 def timeline(message: Message, limit: int = TIMELINE_LIMIT) -> list[dict[str, Any]]:
     """Sent, then every open and click of ``message`` in time order (two indexed queries).
 
-    Each entry: ``kind`` ("sent", "open", "click"), ``at``, and for events the
-    stored row as ``event`` (with ``url`` and ``position`` on clicks). At most
+    Each entry: ``kind`` ("sent", "open", "click", "download"), ``at``, and for
+    events the stored row as ``event`` (with ``url`` and ``position`` on clicks,
+    ``image`` on opens, ``document_id`` on downloads, and the document's title
+    as ``document``, blank once it is deleted). At most
     ``limit`` events of each kind, the earliest ones: a message that a bot
     hammers should not make the page unusable.
     """
     entries: list[dict[str, Any]] = [{"kind": "sent", "at": message.sent_at, "event": None}]
-    for kind, model, extra in (("open", Open, ()), ("click", Click, ("url", "position"))):
+    for kind, model, extra in (("open", Open, ("image",)), ("click", Click, ("url", "position")),
+                               ("download", Download, ("document",))):
         rows = model.objects.filter(message=message).only(*TIMELINE_FIELDS, *extra) \
             .order_by("occurred_at")[:limit]
         entries.extend({"kind": kind, "at": row.occurred_at, "event": row} for row in rows)
+    downloads = [e for e in entries if e["kind"] == "download"]
+    if downloads:
+        titles = dict(Document.objects.filter(
+            public_id__in={e["event"].document_id for e in downloads}).values_list("public_id", "title"))
+        for entry in downloads:
+            entry["document"] = titles.get(entry["event"].document_id, "")
     # "sent" sorts first when an event carries the very same timestamp.
-    order = {"sent": 0, "open": 1, "click": 2}
+    order = {"sent": 0, "open": 1, "click": 2, "download": 3}
     entries.sort(key=lambda e: (e["at"], order[e["kind"]]))
     return entries

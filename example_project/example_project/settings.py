@@ -107,6 +107,9 @@ else:
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
+# Tracked documents uploaded in the admin (django_leadpixel.models.Document).
+MEDIA_ROOT = os.environ.get("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media"))
+MEDIA_URL = "media/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LEADPIXEL = {

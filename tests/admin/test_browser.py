@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.template import engines
 
-from django_leadpixel.models import Click, Message, Open
+from django_leadpixel.models import Click, Document, Download, Message, Open
 
 from ..conftest import IN_CI, ROOT
+from ..imagefiles import pdf, png
 
 CHROMIUM = os.environ.get("LEADPIXEL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -137,3 +139,89 @@ def test_open_click_admin_and_report_in_chromium(live_server, settings, monkeypa
     assert opened.device_type == "desktop" and opened.os == "Linux"
     assert clicked.url == landing
     assert (out / "admin-report.png").stat().st_size > 10_000
+
+
+IMAGE_EMAIL = """{% load leadpixel %}<!doctype html><html><body>
+<h1>Climate report</h1>
+{% tracked_image message "img/climate-impact.png" alt="Chart of climate change impact" %}
+<p><a id="report" href="{% tracked_download message document %}">The report (PDF)</a></p>
+</body></html>"""
+
+
+def test_tracked_image_download_and_their_admin_pages_in_chromium(
+        live_server, settings, monkeypatch, sync_playwright, transactional_db, tmp_path):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    roots = tmp_path / "images"
+    (roots / "img").mkdir(parents=True)
+    (roots / "img" / "climate-impact.png").write_bytes(png(120, 60))
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.LEADPIXEL = {**settings.LEADPIXEL, "BASE_URL": live_server.url,
+                          "IMAGE_ROOTS": [str(roots)]}
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw-e2e-123")
+    document = Document(title="Climate report 2026")
+    document.file.save("climate-report.pdf", ContentFile(pdf("Climate report")), save=False)
+    document.save()
+    message = Message.objects.create(recipient="reader@example.com", subject="Climate",
+                                     campaign="e2e-docs")
+    html = engines["django"].from_string(IMAGE_EMAIL).render(
+        {"message": message, "document": document})
+    out = artifacts_dir()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            probe = browser.new_page()
+            agent = probe.evaluate("navigator.userAgent").replace("HeadlessChrome", "Chrome")
+            probe.close()
+            context = browser.new_context(user_agent=agent, accept_downloads=True,
+                                          viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+
+            # 1. The email: the browser loads the chart (shown at its own size), then
+            #    the reader downloads the PDF.
+            with page.expect_response(lambda r: "/t/i/" in r.url) as image:
+                page.set_content(html, wait_until="load")
+            assert image.value.status == 200
+            assert image.value.headers["content-type"] == "image/png"
+            assert page.evaluate("document.images[0].naturalWidth") == 120
+            with page.expect_download() as download:
+                page.click("#report")
+            assert download.value.suggested_filename == "climate-report-2026.pdf"
+            assert Path(download.value.path()).read_bytes() == pdf("Climate report")
+
+            # 2. The admin: the message is opened by a person; its timeline names the image
+            #    and the document.
+            page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", "pw-e2e-123")
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{live_server.url}/admin/")
+            page.goto(f"{live_server.url}/admin/django_leadpixel/message/{message.pk}/change/")
+            timeline = page.locator("table.lp-timeline")
+            timeline.wait_for()
+            text = timeline.inner_text()
+            assert "img/climate-impact.png" in text and "Climate report 2026" in text, text
+            assert "Opened by a person" in page.content()
+            page.screenshot(path=str(out / "admin-image-and-download-timeline.png"), full_page=True)
+
+            # 3. The documents list counts the download; the download list filters by document.
+            page.goto(f"{live_server.url}/admin/django_leadpixel/document/")
+            row = page.locator("#result_list tbody tr", has_text="Climate report 2026")
+            assert row.locator("td.field-people_downloads").inner_text() == "1"
+            page.goto(f"{live_server.url}/admin/django_leadpixel/download/")
+            page.click("#changelist-filter >> text=Climate report 2026")
+            page.wait_for_url("**document__public_id__exact=**")
+            rows = page.locator("#result_list tbody tr")
+            assert rows.count() == 1 and "Person" in rows.first.inner_text()
+            page.screenshot(path=str(out / "admin-downloads.png"), full_page=True)
+
+            # 4. The report: opens by image, and downloads.
+            page.goto(f"{live_server.url}/admin/django_leadpixel/message/report/?campaign=e2e-docs")
+            images = page.locator("#lp-images").inner_text()
+            assert "img/climate-impact.png" in images
+            assert "Climate report 2026" in page.locator("#lp-documents").inner_text()
+        finally:
+            browser.close()
+
+    assert Open.objects.get(message=message).image == "img/climate-impact.png"
+    assert Download.objects.get(message=message).source == "human"

@@ -32,7 +32,7 @@ def minutes(n: int) -> datetime:
 
 
 # What the default LEADPIXEL["API_PERMISSION_CLASSES"] asks of a caller who uses the whole API.
-API_PERMISSIONS = ("view_message", "add_message", "view_open", "view_click")
+API_PERMISSIONS = ("view_message", "add_message", "view_open", "view_click", "view_download")
 
 
 def user_with(username: str, *codenames: str, **fields):

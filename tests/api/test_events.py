@@ -64,7 +64,7 @@ def test_opens_list_fields_without_personal_data(api, events):
         "occurred_at": "2024-05-01T12:01:00Z", "source": "human", "source_label": "Person",
         "reason": "", "operator": "", "masked": False, "anonymous": False, "enriched": False,
         "country": "FR", "region": "", "city": "Lyon", "device_type": "mobile", "os": "iOS",
-        "browser": "", "mail_client": "",
+        "browser": "", "mail_client": "", "image": "",
     }
     google = data[2]
     assert google["source_label"] == "Google Image Proxy" and google["masked"] is True

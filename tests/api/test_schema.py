@@ -78,7 +78,7 @@ def test_response_shapes_hide_personal_data(api):
         "filters", "sent", "opened_by_person", "opened_any", "clicked_by_person", "clicked_any",
         "open_rate_people", "open_rate_all", "click_rate", "click_to_open", "opens_by_source",
         "clicks_by_source", "daily", "proxy_share", "top_countries", "top_devices",
-        "top_mail_clients", "links"}
+        "top_mail_clients", "links", "downloads"}
     create = components["MessageCreateRequest"]
     assert create["required"] == ["recipient"]
 
@@ -88,7 +88,7 @@ def test_schema_works_without_drf_spectacular_as_default_schema_class(api):
     assert "drf_spectacular" not in api_settings.DEFAULT_SCHEMA_CLASS.__module__
     schema = get_schema(api)
     validate_schema(schema)
-    assert len(schema["paths"]) == 7
+    assert len(schema["paths"]) == 8
 
 
 def test_schema_needs_the_api_permission(anonymous, member):

@@ -79,6 +79,7 @@ OPERATIONS = [
     ("POST", "/api/leadpixel/messages/{public_id}/links/"),
     ("GET", "/api/leadpixel/messages/{public_id}/events/"),
     ("GET", "/api/leadpixel/opens/"), ("GET", "/api/leadpixel/clicks/"),
+    ("GET", "/api/leadpixel/downloads/"),
     ("GET", "/api/leadpixel/stats/"),
 ]
 

@@ -31,6 +31,8 @@ def test_stats_are_the_campaign_report(api, campaign):
     response = api.get(URL + "?campaign=autumn&start=2024-05-01&end=2024-05-02")
     assert response.status_code == 200, response.content
     body = response.json()
+    downloads = body.pop("downloads")
+    assert downloads["downloads_by_people"] == 0 and downloads["by_document"] == []
     assert body == reports.campaign_report(
         campaign="autumn", start=datetime.date(2024, 5, 1), end=datetime.date(2024, 5, 2))
     assert body["filters"] == {"campaign": "autumn", "start": "2024-05-01", "end": "2024-05-02"}
@@ -41,7 +43,7 @@ def test_stats_are_the_campaign_report(api, campaign):
 def test_stats_call_the_report_function(api, campaign):
     with mock.patch.object(reports, "campaign_report", return_value={"sent": 0}) as report:
         response = api.get(URL + "?campaign=autumn&start=2024-05-01")
-    assert response.json() == {"sent": 0}
+    assert response.json()["sent"] == 0
     report.assert_called_once_with(campaign="autumn", start=datetime.date(2024, 5, 1))
 
 

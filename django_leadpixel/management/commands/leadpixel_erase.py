@@ -48,7 +48,7 @@ class Command(BaseCommand):
             rebuilt = rollup.refresh(limit=None)["built"]
         self.stdout.write(
             f"erased {totals['messages']} messages to {email.strip()}, "
-            f"{totals['opens']} opens and {totals['clicks']} clicks")
+            f"{totals['opens']} opens, {totals['clicks']} clicks and {totals['downloads']} downloads")
         for where, n in lines.items():
             self.stdout.write(f"removed {n} waiting hits from {where}")
         self.stdout.write(f"rebuilt {rebuilt} report cells")

@@ -21,5 +21,5 @@ class Command(BaseCommand):
             return
         totals: Counter[str] = Counter()
         jobs.purge(days, totals=totals)
-        self.stdout.write(f"deleted {totals['messages']} messages, with {totals['opens']} opens "
-                          f"and {totals['clicks']} clicks")
+        self.stdout.write(f"deleted {totals['messages']} messages, with {totals['opens']} opens, "
+                          f"{totals['clicks']} clicks and {totals['downloads']} downloads")

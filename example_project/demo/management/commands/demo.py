@@ -4,8 +4,9 @@ Migrates, creates an admin login (printed), sends a sample email through
 ``TrackingBackend`` (one tracked copy per recipient, kept in memory), sends
 hits through the real tracking URLs with real user agents (a desktop browser,
 the Gmail image proxy, an iPhone, Apple Mail Privacy Protection, a link
-scanner), prints an email rendered through the template tags and the lint of
-a deliberately bad template, then serves the site so the admin shows them.
+scanner) to its pixel, its links, a tracked image and a tracked PDF, prints an
+email rendered through the template tags and the lint of a deliberately bad
+template, then serves the site so the admin shows them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -23,7 +25,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone
 
-from django_leadpixel.models import Message
+from django_leadpixel.models import Document, Message
 
 # Real user agents, with where each one is published.
 CHROME_WINDOWS = (  # a desktop browser; uap-core tests/test_ua.yaml
@@ -75,6 +77,7 @@ class Command(BaseCommand):
         self._admin()
         client = Client(HTTP_HOST=urlsplit(f"http://{addrport}").hostname)
         now = timezone.now()
+        document = self._document()
         # Addresses from MaxMind's own test data (GB, SE) and Google's proxy and
         # Apple's relay ranges, so the admin shows places for people only.
         people = [
@@ -89,23 +92,31 @@ class Command(BaseCommand):
             # Backdated as if sent two hours ago: a click right at delivery time is a scanner's.
             Message.objects.filter(pk=message.pk).update(sent_at=now - timedelta(hours=2))
             links = re.findall(r'href="([^"]+/t/c/[^"]+)"', html)
-            pixel = re.search(r'<img src="([^"]+)"', html)[1]
+            pixel = re.search(r'<img src="([^"]+/t/o/[^"]+)"', html)[1]
+            # The tracked image and PDF of demo/email.html ({% tracked_image %}, {% tracked_download %}).
+            image = message.image_url("demo/climate-impact.png", alt="Chart of climate change impact")
+            pdf = message.download_url(document)
             client.get(urlsplit(pixel).path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
+            client.get(urlsplit(image).path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
             if clicks:
                 client.get(urlsplit(links[0]).path, HTTP_USER_AGENT=IPHONE_SAFARI
                            if "iPhone" in agent else agent, REMOTE_ADDR=ip)
+                # The reader opens the PDF: a viewer's first range is the download.
+                client.get(urlsplit(pdf).path, HTTP_USER_AGENT=IPHONE_SAFARI
+                           if "iPhone" in agent else agent, REMOTE_ADDR=ip, HTTP_RANGE="bytes=0-")
             # A mail gateway checking every link before delivery.
-            for link in links:
+            for link in [*links, pdf]:
                 client.head(urlsplit(link).path, HTTP_USER_AGENT=SCANNER, REMOTE_ADDR="209.222.82.7")
         sample = Message.objects.first()
-        self.stdout.write(render_to_string("demo/email.html", {"message": sample}))
+        self.stdout.write(render_to_string("demo/email.html", {"message": sample, "document": document}))
         self.stdout.write("\nThe lint of a deliberately bad template (manage.py leadpixel_lint):")
         try:
             call_command("leadpixel_lint", "demo/bad_email.html", "--campaign", stdout=self.stdout)
         except SystemExit as exit_:  # status 1: it has errors, as it should
             self.stdout.write(f"(exit status {exit_.code})")
         self.stdout.write(self.style.SUCCESS(
-            f"\nSent {Message.objects.count()} sample messages with opens and clicks.\n"
+            f"\nSent {Message.objects.count()} sample messages with opens, clicks, a tracked image "
+            "and a tracked PDF.\n"
             f"Admin: http://{addrport}/admin/  login {USERNAME!r} password {PASSWORD!r}\n"
         ))
         if not no_serve:
@@ -119,3 +130,37 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(PASSWORD)
         user.save()
+
+    def _document(self) -> Document:
+        """The demo's tracked PDF (a one-page report), created once."""
+        document = Document.objects.filter(slug="climate-report").first()
+        if document is None:
+            document = Document(title="Climate report", slug="climate-report",
+                                disposition="inline")
+            document.file.save("climate-report.pdf", ContentFile(one_page_pdf("Climate report")),
+                               save=False)
+            document.save()
+        return document
+
+
+def one_page_pdf(text: str) -> bytes:
+    """A one-page PDF showing ``text`` (the cross-reference offsets computed)."""
+    stream = f"BT /F1 24 Tf 40 100 Td ({text}) Tj ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
