@@ -123,6 +123,10 @@ class MessageDetailSerializer(MessageSerializer):
         return str(lead_pixel(Context(), message))
 
 
+# Message.tracking_consent's default (True), the one value the API offers and stores.
+CONSENT_DEFAULT: bool = Message._meta.get_field("tracking_consent").default  # type: ignore[union-attr]
+
+
 class MessageCreateSerializer(JSONTypesMixin, serializers.ModelSerializer):
     json_types = {"recipient": "string", "subject": "string", "campaign": "string",
                   "sent_at": "string", "tracking_consent": "boolean"}
@@ -134,8 +138,7 @@ class MessageCreateSerializer(JSONTypesMixin, serializers.ModelSerializer):
     # browsable API's form unless told otherwise (initial), while a create without the
     # field stores the default.
     tracking_consent = serializers.BooleanField(
-        default=Message._meta.get_field("tracking_consent").default,
-        initial=Message._meta.get_field("tracking_consent").default,
+        default=CONSENT_DEFAULT, initial=CONSENT_DEFAULT,
         help_text=_("Defaults to true. Without consent, events are stored anonymously (time "
                     "and source only)."))
     metadata = serializers.JSONField(

@@ -361,7 +361,7 @@ class _SchemaPageMixin(LeadpixelPermissionsMixin):
 
     queryset = Message.objects.none()
     permission_any_of = SchemaView.permission_any_of
-    title = "django-leadpixel API"
+    url: str | None = None
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
@@ -369,6 +369,8 @@ class _SchemaPageMixin(LeadpixelPermissionsMixin):
 
 
 class SwaggerView(_SchemaPageMixin, SpectacularSwaggerView):
+    title = "django-leadpixel API"
+
     @staticmethod
     def _swagger_ui_resource(filename: str) -> str:
         return static(f"drf_spectacular_sidecar/swagger-ui-dist/{filename}")
@@ -379,6 +381,7 @@ class SwaggerView(_SchemaPageMixin, SpectacularSwaggerView):
 
 
 class RedocView(_SchemaPageMixin, SpectacularRedocView):
+    title = "django-leadpixel API"
     template_name = "django_leadpixel/api/redoc.html"  # without web fonts from a CDN
 
     @staticmethod
