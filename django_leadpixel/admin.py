@@ -371,10 +371,10 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     def status_label(self, obj) -> str:
         return Status(obj.status).label
 
-    @admin.display(description=_("recipient and subject"), ordering="recipient")
+    @admin.display(description=header("Message", "Recipient, then subject"), ordering="recipient")
     def message(self, obj) -> str:
-        return format_html('{}<br><span class="lp-subject">{}</span>', clipped(obj.recipient, 12),
-                           clipped(obj.subject, 12))
+        return format_html('{}<br><span class="lp-subject">{}</span>', clipped(obj.recipient, 10),
+                           clipped(obj.subject, 10))
 
     @admin.display(description=_("sent"), ordering="sent_at")
     def sent(self, obj) -> str:
