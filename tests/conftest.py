@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from django_leadpixel.enrichment import geo
 from django_leadpixel.models import Message
 
 from . import celery_app  # noqa: F401  (makes it the default app for shared_task)
@@ -26,6 +27,13 @@ IPHONE_SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 12_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1"
 )
+
+
+@pytest.fixture(autouse=True)
+def no_bundled_geolite2(monkeypatch):
+    """The suite's places come from tests/fixtures, whether or not the [geolite2] extra
+    is installed (the README's demo command installs it into the same venv)."""
+    monkeypatch.setattr(geo, "GEOLITE2_MODULE", "_leadpixel_tests_no_geolite2")
 
 
 def make_message(**fields) -> Message:

@@ -123,6 +123,10 @@ class MessageDetailSerializer(MessageSerializer):
         return str(lead_pixel(Context(), message))
 
 
+# Message.tracking_consent's default (True), the one value the API offers and stores.
+CONSENT_DEFAULT: bool = Message._meta.get_field("tracking_consent").default  # type: ignore[union-attr]
+
+
 class MessageCreateSerializer(JSONTypesMixin, serializers.ModelSerializer):
     json_types = {"recipient": "string", "subject": "string", "campaign": "string",
                   "sent_at": "string", "tracking_consent": "boolean"}
@@ -130,9 +134,13 @@ class MessageCreateSerializer(JSONTypesMixin, serializers.ModelSerializer):
     sent_at = serializers.DateTimeField(
         required=False,
         help_text=_("Defaults to now; from 1970-01-01T00:00:00Z to 9000-12-31T23:59:59Z."))
+    # One default everywhere: the model's. DRF's BooleanField pre-fills False in the
+    # browsable API's form unless told otherwise (initial), while a create without the
+    # field stores the default.
     tracking_consent = serializers.BooleanField(
-        default=True,
-        help_text=_("Without consent, events are stored anonymously (time and source only)."))
+        default=CONSENT_DEFAULT, initial=CONSENT_DEFAULT,
+        help_text=_("Defaults to true. Without consent, events are stored anonymously (time "
+                    "and source only)."))
     metadata = serializers.JSONField(
         required=False, help_text=_("Any JSON object, stored with the message."))
 

@@ -18,5 +18,8 @@ urlpatterns = [
             views.MessageEventsView.as_view(), name="message-events"),
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
+    path("docs/", views.SwaggerView.as_view(), name="docs"),
+    path("redoc/", views.RedocView.as_view(), name="redoc"),
+    path("", views.ApiRootView.as_view(), name="root"),
     *router.urls,
 ]

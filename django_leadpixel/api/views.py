@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db.models import Count, F, QuerySet, Value
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
@@ -28,12 +29,13 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
@@ -344,6 +346,63 @@ class SchemaView(LeadpixelPermissionsMixin, SpectacularAPIView):
             "django_leadpixel.api.views.allow_empty_query_values",
         ],
     }
+
+
+# The pages of the API root, in the order it lists them (URL names in this API's urls.py).
+ROOT_LINKS = (("messages", "message-list"), ("opens", "open-list"), ("clicks", "click-list"),
+              ("stats", "stats"), ("schema", "schema"), ("docs", "docs"), ("redoc", "redoc"))
+
+
+def _url_name(request, name: str) -> str:
+    """``name`` in the namespace the host included this API under (if any)."""
+    namespace = request.resolver_match.namespace if request.resolver_match else ""
+    return f"{namespace}:{name}" if namespace else name
+
+
+class ApiRootView(LeadpixelPermissionsMixin, APIView):
+    """The API's endpoints: messages, opens, clicks, stats, the schema and its pages."""
+
+    queryset = Message.objects.none()
+    permission_any_of = SchemaView.permission_any_of  # whoever may use one endpoint
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs) -> Response:
+        return Response({key: reverse(_url_name(request, name), request=request)
+                         for key, name in ROOT_LINKS})
+
+
+class _SchemaPageMixin(LeadpixelPermissionsMixin):
+    """Swagger UI and Redoc for this API's schema, from drf-spectacular-sidecar's
+    static files (no CDN): ``drf_spectacular_sidecar`` goes in ``INSTALLED_APPS``."""
+
+    queryset = Message.objects.none()
+    permission_any_of = SchemaView.permission_any_of
+    url: str | None = None
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        self.url = reverse(_url_name(request, "schema"))
+
+
+class SwaggerView(_SchemaPageMixin, SpectacularSwaggerView):
+    title = "django-leadpixel API"
+
+    @staticmethod
+    def _swagger_ui_resource(filename: str) -> str:
+        return static(f"drf_spectacular_sidecar/swagger-ui-dist/{filename}")
+
+    @staticmethod
+    def _swagger_ui_favicon() -> str:
+        return static("drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png")
+
+
+class RedocView(_SchemaPageMixin, SpectacularRedocView):
+    title = "django-leadpixel API"
+    template_name = "django_leadpixel/api/redoc.html"  # without web fonts from a CDN
+
+    @staticmethod
+    def _redoc_standalone() -> str:
+        return static("drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js")
 
 
 def allow_empty_query_values(result: dict, **kwargs) -> dict:

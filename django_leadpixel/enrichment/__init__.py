@@ -24,6 +24,8 @@ from .geo import (
     GeoLocator,
     GeoStatus,
     Place,
+    bundled_geolite2,
+    geoip_path_setting,
     geoip_problem,
     get_locator,
     locate,
@@ -33,6 +35,8 @@ from .geo import (
 )
 
 __all__ = [
+    "bundled_geolite2",
+    "geoip_path_setting",
     "LOCATE_CACHE_SIZE",
     "RECHECK_SECONDS",
     "USER_AGENT_CACHE_SIZE",

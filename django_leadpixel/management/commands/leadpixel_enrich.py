@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from ... import jobs
 from ...enrichment import geoip_problem, reset_locator
-from ..progress import Progress
+from ..progress import BATCH_SIZE_HELP, NO_PROGRESS_HELP, Progress, counted
 
 
 def parse_since(text: str) -> datetime:
@@ -33,8 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="Re-enrich enriched events too.")
         parser.add_argument("--since", help="Only events at or after this date or datetime "
                                             "(ISO 8601, e.g. 2026-01-31).")
-        parser.add_argument("--batch-size", type=int, default=None)
-        parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                            help=BATCH_SIZE_HELP)
+        parser.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
 
     def handle(self, *args, all: bool, since: str | None, batch_size, no_progress, **options):
         start = parse_since(since) if since else None
@@ -53,4 +54,4 @@ class Command(BaseCommand):
         progress = Progress(self.stderr, total, "enriching", enabled=not no_progress)
         done = jobs.enrich_batches(select, batch_size=batch_size, progress=progress)
         progress.close()
-        self.stdout.write(f"enriched {done} events")
+        self.stdout.write(f"enriched {counted(done, 'event', 'events')}")

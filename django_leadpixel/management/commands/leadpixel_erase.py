@@ -9,6 +9,7 @@ from ...conf import app_settings
 from ...ingest import buffer, spool
 from ...models import ReportDirty
 from ...reports import rollup
+from ..progress import counted
 
 
 class Command(BaseCommand):
@@ -47,11 +48,13 @@ class Command(BaseCommand):
         if cells and rollup.in_use():
             rebuilt = rollup.refresh(limit=None)["built"]
         self.stdout.write(
-            f"erased {totals['messages']} messages to {email.strip()}, "
-            f"{totals['opens']} opens, {totals['clicks']} clicks and {totals['downloads']} downloads")
+            f"erased {counted(totals['messages'], 'message', 'messages')} to {email.strip()}, "
+            f"{counted(totals['opens'], 'open', 'opens')}, "
+            f"{counted(totals['clicks'], 'click', 'clicks')} and "
+            f"{counted(totals['downloads'], 'download', 'downloads')}")
         for where, n in lines.items():
-            self.stdout.write(f"removed {n} waiting hits from {where}")
-        self.stdout.write(f"rebuilt {rebuilt} report cells")
+            self.stdout.write(f"removed {counted(n, 'waiting hit', 'waiting hits')} from {where}")
+        self.stdout.write(f"rebuilt {counted(rebuilt, 'report cell', 'report cells')}")
 
 
 def _scrub_spool(path: str, public_ids: set[str]) -> int:

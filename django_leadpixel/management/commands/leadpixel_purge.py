@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import jobs
 from ...conf import app_settings
+from ..progress import counted
 
 
 class Command(BaseCommand):
@@ -21,5 +22,7 @@ class Command(BaseCommand):
             return
         totals: Counter[str] = Counter()
         jobs.purge(days, totals=totals)
-        self.stdout.write(f"deleted {totals['messages']} messages, with {totals['opens']} opens, "
-                          f"{totals['clicks']} clicks and {totals['downloads']} downloads")
+        self.stdout.write(f"deleted {counted(totals['messages'], 'message', 'messages')}, with "
+                          f"{counted(totals['opens'], 'open', 'opens')}, "
+                          f"{counted(totals['clicks'], 'click', 'clicks')} and "
+                          f"{counted(totals['downloads'], 'download', 'downloads')}")

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import jobs
 from ...conf import app_settings
-from ..progress import Progress
+from ..progress import BATCH_SIZE_HELP, NO_PROGRESS_HELP, Progress, counted
 
 
 class Command(BaseCommand):
@@ -10,8 +10,9 @@ class Command(BaseCommand):
             "batches. Events whose verdict changes are enriched again by the sweep.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=None)
-        parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                            help=BATCH_SIZE_HELP)
+        parser.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
 
     def handle(self, *args, batch_size=None, no_progress=False, **options):
         if batch_size is not None and batch_size < 1:
@@ -25,6 +26,7 @@ class Command(BaseCommand):
             note = ("stored truncated (ANONYMIZE_IP)" if app_settings.ANONYMIZE_IP
                     else "stored without an address")
             self.stdout.write(
-                f"{counts['anonymised']} events had their IP {note}: they were classified "
-                "from what was stored, so exact-address rules could not apply to them."
+                f"{counted(counts['anonymised'], 'event', 'events')} had their IP {note}: they "
+                "were classified from what was stored, so exact-address rules could not apply "
+                "to them."
             )

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ...reports import rollup
+from ..progress import counted
 
 
 class Command(BaseCommand):
@@ -20,9 +21,11 @@ class Command(BaseCommand):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1")
         if clear:
-            self.stdout.write(f"deleted {rollup.clear()} cells; reports now come from the "
+            self.stdout.write(f"deleted {counted(rollup.clear(), 'cell', 'cells')}; reports now "
+                              "come from the "
                               "events until the next refresh")
             return
         result = rollup.refresh(limit, rebuild=rebuild)
-        self.stdout.write(f"built {result['built']} cells, deleted {result['deleted']}, "
+        self.stdout.write(f"built {counted(result['built'], 'cell', 'cells')}, deleted "
+                          f"{result['deleted']}, "
                           f"{result['waiting']} left for the next run")

@@ -33,6 +33,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_leadpixel import ranges
 
 from ...conf import app_settings
+from ..progress import counted
 
 MAX_BYTES = 64 * 1024 * 1024  # Apple's CSV is tens of MB; anything far larger is wrong
 TIMEOUT = 60  # seconds per download
@@ -108,11 +109,21 @@ def _collapse(networks: list[str]) -> list[str]:
     return out
 
 
+def _data_file_mode() -> int:
+    """0o666 less the process umask (0644 with the usual 022): what ``open()`` would
+    give a new file. ``mkstemp`` makes its file 0600, right for secrets, not for
+    range lists other processes (the web server's user) must read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, _data_file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -159,15 +170,12 @@ class Command(BaseCommand):
                 'No output directory: pass --output DIR or set LEADPIXEL["RANGES_DIR"].'
             )
         out_dir = Path(output)
-        if not out_dir.is_dir():
-            raise CommandError(f"Output directory does not exist: {out_dir}")
         chosen = [(name, options[name]) for name in SOURCES if options.get(name)]
         plain = [tuple(pair) for pair in options.get("plain") or []]
         if not chosen and not plain:
             raise CommandError(
                 "Nothing to do: give at least one of --apple, --google, --microsoft, --plain."
             )
-
         today = datetime.now(timezone.utc).date().isoformat()
         prepared: list[tuple[Path, str, int, str]] = []
         for name, source in chosen:  # read and check everything before writing anything
@@ -210,11 +218,15 @@ class Command(BaseCommand):
             text = "\n".join([*header, *networks]) + "\n"
             prepared.append((out_dir / f"{name}.txt", text, len(networks), label.lstrip("-")))
 
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission
+            raise CommandError(f"Output directory {out_dir} cannot be created: {exc}") from exc
         for path, text, count, name in prepared:
             try:
                 _write_atomic(path, text)
             except OSError as exc:
                 raise CommandError(f"Cannot write {path}: {exc}") from exc
-            self.stdout.write(f"{name}: {count} networks -> {path}")
+            self.stdout.write(f"{name}: {counted(count, 'network', 'networks')} -> {path}")
         ranges.default_table.cache_clear()
         ranges.default_asn_table.cache_clear()
