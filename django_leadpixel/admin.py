@@ -592,8 +592,12 @@ class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Open)
 class OpenAdmin(EventAdmin):
-    list_display = ("occurred_at", "message_link", "source_badge", "image", "place", "device",
-                    "ip")
+    list_display = ("occurred", "message_link", "source_badge", "image_path", "place_and_device", "ip")
+
+    @admin.display(description=header("Image", "Tracked image loaded (blank: the pixel)"),
+                   ordering="image")
+    def image_path(self, obj) -> str:
+        return clipped(obj.image, 8) if obj.image else ""
 
 
 @admin.register(Click)
