@@ -44,9 +44,17 @@ TYPES: dict[str, tuple[type, ...]] = {
     "REPEAT_WINDOW": (int, float),
     "REQUEST_DB_TIMEOUT": (int, float, type(None)),
     "API_PERMISSION_CLASSES": (list, tuple),
+    "VISIT_HOSTS": (list, tuple),
+    "VISIT_PARAM": (str,),
+    "VISIT_COOKIE": (str,),
+    "VISIT_COOKIE_AGE": (int,),
+    "VISIT_STRIP_PARAM": (bool,),
+    "VISIT_EXCLUDE": (list, tuple),
+    "VISIT_REPEAT_SECONDS": (int, float),
+    "VISIT_RESPECT_GPC": (bool,),
 }
 POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT",
-            "INGEST_MAX_LENGTH"}
+            "INGEST_MAX_LENGTH", "VISIT_COOKIE_AGE"}
 
 
 def _type_ok(key: str, value: Any) -> bool:

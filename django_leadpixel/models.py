@@ -30,7 +30,8 @@ from .sources import (
 )
 
 SOURCE_LABELS = dict(SOURCES)
-__all__ = ["Message", "Open", "Click", "Status", "KINDS", "PERSON_SOURCES", "PROXY_SOURCES",
+__all__ = ["Message", "Open", "Click", "Visit", "Status", "KINDS", "EventModel", "REPEAT_EXTRA",
+           "CLASSIFIED_AS", "CONSENT_ONLY", "PERSON_SOURCES", "PROXY_SOURCES",
            "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
 logger = logging.getLogger("django_leadpixel")
@@ -262,9 +263,48 @@ class Click(Event):
         return f"click of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
 
 
-# An event's kind ("open" or "click", as hits, tokens and tasks name it) and its
-# model; the other way round it is ``event._meta.model_name``.
-KINDS: dict[str, type[Open] | type[Click]] = {"open": Open, "click": Click}
+class Visit(Event):
+    """A page view on the sender's own site by the reader of a message (a click's
+    visitor value, kept in a first-party cookie by ``middleware.VisitMiddleware`` or
+    reported to the beacon). Stored only with tracking consent."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="visits",
+                                verbose_name=_("message"), db_index=False)
+    click_id = models.UUIDField(_("click"), null=True, blank=True,
+                                help_text=_("The click that brought the visitor."))
+    path = models.TextField(_("page"))
+    referrer_host = models.CharField(_("referrer host"), max_length=255, blank=True)
+
+    class Meta(Event.Meta):
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        indexes = [
+            models.Index(fields=["message", "occurred_at"], name="leadpixel_visit_msg_time"),
+            # A click convicted after its visits were stored convicts them (history).
+            models.Index(fields=["click_id"], name="leadpixel_visit_click"),
+            models.Index(fields=["message", "source"], name="leadpixel_visit_msg_source"),
+            models.Index(fields=["occurred_at"], name="leadpixel_visit_time"),
+            models.Index(fields=["source", "occurred_at"], name="leadpixel_visit_source_time"),
+            models.Index(fields=["occurred_at"], condition=Q(enriched_at__isnull=True),
+                         name="leadpixel_visit_unenriched"),
+        ]
+
+    def __str__(self) -> str:
+        return f"visit of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+EventModel = type[Open] | type[Click] | type[Visit]
+
+# An event's kind (as hits, tokens and tasks name it) and its model; the other way
+# round it is ``event._meta.model_name``. Every table-driven path (ingest, enrich,
+# retention, the lead) reads this table.
+KINDS: dict[str, EventModel] = {"open": Open, "click": Click, "visit": Visit}
+# What each kind adds to ``sql.REPEAT_FIELDS`` to tell one hit from another.
+REPEAT_EXTRA: dict[str, tuple[str, ...]] = {"open": (), "click": ("url",), "visit": ("path",)}
+# Kinds classified by the rules of another (a page view is a browser's navigation).
+CLASSIFIED_AS: dict[str, str] = {"visit": "click"}
+# Kinds stored only for messages with tracking consent (never anonymously).
+CONSENT_ONLY: frozenset[str] = frozenset({"visit"})
 
 
 def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple, cast
 from django.db import DatabaseError, connections, models
 
 from .conf import app_settings
-from .models import KINDS, Click, Message, Open
+from .models import CONSENT_ONLY, KINDS, REPEAT_EXTRA, Click, Message, Open, Visit
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -227,6 +227,8 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
         types.append(param_type(Message._meta.get_field("public_id"), conn))
         slots.append((cast(models.Field, Message._meta.get_field("public_id")), "public_id"))
         guard = _repeat_guard(model, conn, without, slots, types) if repeats else ""
+        if kind in CONSENT_ONLY:  # never stored anonymously: nothing without consent
+            guard = " AND m.tracking_consent" + guard
         return InsertPlan(insert + f"SELECT {', '.join(values)} FROM "
                           f"{quote(Message._meta.db_table)} m WHERE m.public_id = %s{guard} "
                           "RETURNING message_id, anonymous", slots, tuple(types))
@@ -271,7 +273,7 @@ def _repeat_guard(model, conn, without: dict[str, Any], slots: list, types: list
         conditions.append(f"e.{quote(time.column)} {op} %s")
         slots.append((time, key))
         types.append(param_type(time, conn))
-    names = [*REPEAT_FIELDS, *(["url"] if model is KINDS["click"] else [])]
+    names = [*REPEAT_FIELDS, *REPEAT_EXTRA[model._meta.model_name]]
     for name in names:
         f = model._meta.get_field(name)
         slots.append((f, None))
@@ -289,7 +291,7 @@ def _repeat_guard(model, conn, without: dict[str, Any], slots: list, types: list
 # --- a batch, one statement -------------------------------------------------------
 
 
-def insert_many(connection, model: type[Open] | type[Click], rows: list) -> None:
+def insert_many(connection, model: type[Open] | type[Click] | type[Visit], rows: list) -> None:
     """Insert ``rows`` of ``model``, skipping ids stored before (one statement on PostgreSQL)."""
     if not rows:
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, HttpResponseRedirect
 from django.views.decorators.csrf import csrf_exempt
@@ -49,6 +50,23 @@ def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **ext
            request)
 
 
+def gpc_refused(request: HttpRequest) -> bool:
+    """Whether the browser asks not to be tracked (``Sec-GPC: 1``) and we honour it."""
+    return app_settings.VISIT_RESPECT_GPC and request.META.get("HTTP_SEC_GPC", "").strip() == "1"
+
+
+def visit_destination(request: HttpRequest, target: tokens.ClickTarget, click_id: uuid.UUID) -> str:
+    """The click's destination, tagged with the signed visitor value when it is one of
+    the sender's own hosts (``VISIT_HOSTS``), the message has tracking consent and the
+    browser does not send ``Sec-GPC: 1``. Any other destination is left as signed."""
+    hosts = app_settings.VISIT_HOSTS
+    if not hosts or not target.consent or target.honeypot or gpc_refused(request) \
+            or not tokens.visit_host(target.destination, hosts):
+        return target.destination
+    value = tokens.make_visitor(target.message_id, click_id)
+    return tokens.tag_destination(target.destination, app_settings.VISIT_PARAM, value)
+
+
 def _gif() -> HttpResponse:
     response = HttpResponse(PIXEL_GIF, content_type="image/gif")
     for name, value in NO_CACHE_HEADERS.items():
@@ -76,9 +94,10 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponseNotFound("Not found", content_type="text/plain")
     # HEAD is recorded too (classified as a machine: scanners check links with
     # HEAD), and answered with the same redirect.
+    click_id = uuid.uuid4()
     _record(request, "click", target.message_id, consent=target.consent, url=target.destination,
-            position=target.position, honeypot=target.honeypot)
-    response = HttpResponseRedirect(target.destination)
+            position=target.position, honeypot=target.honeypot, id=click_id)
+    response = HttpResponseRedirect(visit_destination(request, target, click_id))
     for name, value in NO_CACHE_HEADERS.items():
         response[name] = value
     response["Referrer-Policy"] = "no-referrer"

@@ -21,7 +21,7 @@ from django.db.models import F, Q, Subquery
 from .. import sql
 from ..classify import Verdict
 from ..conf import app_settings
-from ..models import KINDS, Message
+from ..models import CONSENT_ONLY, KINDS, REPEAT_EXTRA, Message
 from . import budget
 from .events import announce_after_commit, build_event, stored_fields
 from .hits import Hit
@@ -37,7 +37,7 @@ class DirectBackend:
         if conn.features.can_return_columns_from_insert:
             return insert_hit(hit, verdict)
         message = message_for(hit)
-        if message is None:
+        if message is None or (hit.kind in CONSENT_ONLY and not message.tracking_consent):
             return None
         event = build_event(hit, message, verdict)
         if app_settings.REPEAT_WINDOW > 0 and count_repeat(hit, event.__dict__):
@@ -78,10 +78,9 @@ def count_repeat(hit: Hit, stored: dict[str, Any]) -> bool:
     model = KINDS[hit.kind]
     since, until = repeat_range(hit)
     same = Q(**{name: stored[name] for name in sql.REPEAT_FIELDS})
-    if hit.kind == "click":
-        same &= Q(url=stored["url"])
-    same |= Q(anonymous=True, method=stored["method"], **(
-        {"url": stored["url"]} if hit.kind == "click" else {}))
+    extra = {name: stored[name] for name in REPEAT_EXTRA[hit.kind]}
+    same &= Q(**extra)
+    same |= Q(anonymous=True, method=stored["method"], **extra)
     latest = model.objects.filter(same, message__public_id=hit.message_id,
                                   occurred_at__range=(since, until)).order_by("-occurred_at")
     return bool(model.objects.filter(pk__in=Subquery(latest.values("pk")[:1]))

@@ -15,7 +15,7 @@ from django.db import transaction
 from .. import addresses, signals
 from ..classify import Verdict
 from ..conf import app_settings
-from ..models import KINDS, Click, Message, Open
+from ..models import KINDS, Click, EventModel, Message, Open, Visit
 from .hits import Hit
 
 logger = logging.getLogger("django_leadpixel")
@@ -35,19 +35,25 @@ def stored_fields(hit: Hit, verdict: Verdict, consent: bool) -> dict[str, Any]:
         fields.update(ip=None, user_agent="", anonymous=True, reason=ANONYMOUS_REASON)
     if hit.kind == "click":
         fields.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
+    elif hit.kind == "visit":
+        fields.update(path=hit.path, referrer_host=hit.referrer_host, click_id=hit.click_id)
     return fields
 
 
-def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click:
+def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click | Visit:
     """The row to store, with the privacy rules applied."""
     return KINDS[hit.kind](message=message, **stored_fields(hit, verdict, message.tracking_consent))
 
 
-def signal_for(model: type[Open] | type[Click]):
-    return signals.open_recorded if model is Open else signals.click_recorded
+RECORDED_SIGNALS = {Open: signals.open_recorded, Click: signals.click_recorded,
+                    Visit: signals.visit_recorded}
 
 
-def send_recorded(event: Open | Click, request) -> None:
+def signal_for(model: EventModel):
+    return RECORDED_SIGNALS[model]
+
+
+def send_recorded(event: Open | Click | Visit, request) -> None:
     """Send ``open_recorded`` or ``click_recorded`` for a stored event.
 
     ``send_robust``: a receiver's bug must not turn a stored event into a 500

@@ -29,7 +29,7 @@ __all__ = ["Hit", "SpoolLineError", "clean_text", "dumps", "from_line", "message
 class Hit:
     """What one tracking request saw, before it is stored."""
 
-    kind: str  # "open" or "click"
+    kind: str  # a kind of ``models.KINDS``: "open", "click" or "visit"
     message_id: uuid.UUID  # the message's public id
     ip: str | None = None  # full address, used in memory for classification only
     user_agent: str = ""
@@ -38,6 +38,10 @@ class Hit:
     url: str = ""
     position: int = 0
     honeypot: bool = False
+    # A visit's page (path and query), the host it came from and the click that led there.
+    path: str = ""
+    referrer_host: str = ""
+    click_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     occurred_at: datetime = field(default_factory=timezone.now)
     # False when the token says the message was sent without tracking consent.
@@ -79,6 +83,9 @@ def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
     }
     if hit.kind == "click":
         line.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
+    elif hit.kind == "visit":
+        line.update(path=hit.path, referrer_host=hit.referrer_host,
+                    click_id=str(hit.click_id) if hit.click_id else None)
     return line
 
 
@@ -91,7 +98,7 @@ def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
     try:
         data = json.loads(text)
         kind = data["kind"]
-        if kind not in ("open", "click"):
+        if kind not in ("open", "click", "visit"):
             raise ValueError(f"unknown kind {kind!r}")
         if data["source"] not in SOURCE_VALUES:
             raise ValueError(f"unknown source {data['source']!r}")
@@ -109,6 +116,9 @@ def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
             url=str(data.get("url", "")),
             position=int(data.get("position", 0)),
             honeypot=bool(data.get("honeypot", False)),
+            path=str(data.get("path", "")),
+            referrer_host=str(data.get("referrer_host", "")),
+            click_id=uuid.UUID(data["click_id"]) if data.get("click_id") else None,
         )
         if kind == "click":
             check_destination(hit.url)

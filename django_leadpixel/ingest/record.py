@@ -17,7 +17,7 @@ from django.utils.module_loading import import_string
 
 from ..classify import Verdict, classify
 from ..conf import app_settings
-from ..models import KINDS
+from ..models import CLASSIFIED_AS, KINDS
 from .buffer import RedisBackend
 from .direct import DirectBackend
 from .events import send_recorded, signal_for
@@ -42,7 +42,8 @@ def backend():
 
 def verdict_for(hit: Hit) -> Verdict:
     """What the request shows (``history`` adds the message's other events later)."""
-    return classify(ip=hit.ip, user_agent=hit.user_agent, kind=hit.kind, method=hit.method,
+    return classify(ip=hit.ip, user_agent=hit.user_agent, kind=CLASSIFIED_AS.get(hit.kind, hit.kind),
+                    method=hit.method,
                     purpose=hit.purpose, honeypot=hit.honeypot)
 
 

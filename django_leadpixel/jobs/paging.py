@@ -8,11 +8,11 @@ from typing import TypeVar
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from ..models import Click, Open
+from ..models import KINDS, EventModel
 
 _M = TypeVar("_M", bound=Model)
 
-EVENT_MODELS: tuple[type[Open] | type[Click], ...] = (Open, Click)
+EVENT_MODELS: tuple[EventModel, ...] = tuple(KINDS.values())
 
 
 def locked_batch(queryset: QuerySet[_M], size: int) -> list[_M]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from .. import history
 from ..classify import Verdict, classify
 from ..conf import app_settings
-from ..models import Click, Message, Open, ReportDirty
+from ..models import Click, Message, Open, ReportDirty, Visit
 from .paging import EVENT_MODELS, iter_chunks
 
 
@@ -37,6 +37,7 @@ def reclassify(
         opens = list(Open.objects.filter(message_id__in=sent_at).only(*fields))
         clicks = list(Click.objects.filter(message_id__in=sent_at).only(
             *fields, "honeypot", "url"))
+        visits = list(Visit.objects.filter(message_id__in=sent_at).only(*fields, "click_id"))
         changed = []
         for event in opens:
             if _rejudge(event, _request_verdict(event, "open")):
@@ -47,7 +48,12 @@ def reclassify(
         for event in clicks:
             if event.pk in judged and _rejudge(event, judged[event.pk]):
                 changed.append(event)
-        for event in (*opens, *clicks):
+        by_pk = {click.pk: click for click in clicks}
+        for event in visits:  # a visit follows its click, as judged just now
+            if _rejudge(event, history.visit_verdict(_request_verdict(event, "click"),
+                                                     by_pk.get(event.click_id))):
+                changed.append(event)
+        for event in (*opens, *clicks, *visits):
             if not event.anonymous and (not event.ip or app_settings.ANONYMIZE_IP):
                 totals["anonymised"] += 1
         for model in EVENT_MODELS:
@@ -55,14 +61,14 @@ def reclassify(
             if rows:
                 model.objects.bulk_update(rows, ["source", "reason", "operator", "enriched_at"])
         ReportDirty.objects.mark_messages_after_commit(event.message_id for event in changed)
-        totals["seen"] += len(opens) + len(clicks)
+        totals["seen"] += len(opens) + len(clicks) + len(visits)
         totals["changed"] += len(changed)
         if progress:
-            progress(len(opens) + len(clicks))
+            progress(len(opens) + len(clicks) + len(visits))
     return totals
 
 
-def _request_verdict(event: Open | Click, kind: str) -> Verdict:
+def _request_verdict(event: Open | Click | Visit, kind: str) -> Verdict:
     """What an event's stored request shows; an anonymous event keeps its stored verdict."""
     if event.anonymous:
         return Verdict(event.source, event.reason, event.operator)
@@ -71,7 +77,7 @@ def _request_verdict(event: Open | Click, kind: str) -> Verdict:
                     honeypot=honeypot)
 
 
-def _rejudge(event: Open | Click, verdict: Verdict) -> bool:
+def _rejudge(event: Open | Click | Visit, verdict: Verdict) -> bool:
     """Give ``event`` the verdict; True when anything stored changes."""
     source, reason, operator = verdict.source, verdict.reason[:255], verdict.operator
     if event.anonymous:

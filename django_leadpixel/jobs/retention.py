@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import Click, Message, Open, ReportDirty
+from ..models import KINDS, Message, ReportDirty
 
 
 def purge(days: int | None = None, *, now: datetime | None = None,
@@ -19,7 +19,7 @@ def purge(days: int | None = None, *, now: datetime | None = None,
 
     ``days`` defaults to ``LEADPIXEL["RETENTION_DAYS"]``; None keeps everything.
     Returns the number of messages deleted; ``totals``, when given, is added
-    the messages, opens and clicks deleted (the command reports them).
+    the messages and events of each kind deleted ("opens", "clicks", "visits") (the command reports them).
     """
     days = app_settings.RETENTION_DAYS if days is None else days
     if days is None:
@@ -55,8 +55,8 @@ def _delete_messages(queryset: QuerySet, batch_size: int | None,
             break
         cells |= ReportDirty.objects.keys_of_messages(ids)
         with transaction.atomic():
-            counts["opens"] += Open.objects.filter(message_id__in=ids).delete()[0]
-            counts["clicks"] += Click.objects.filter(message_id__in=ids).delete()[0]
+            for kind, model in KINDS.items():  # "opens", "clicks", "visits", ...
+                counts[f"{kind}s"] += model.objects.filter(message_id__in=ids).delete()[0]
             counts["messages"] += Message.objects.filter(pk__in=ids).delete()[0]
     # One marker per cell, not per message or batch (the rollup also sees a
     # cell's messages change by their count and the sum of their ids).

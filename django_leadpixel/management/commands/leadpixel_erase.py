@@ -12,7 +12,7 @@ from ...reports import rollup
 
 
 class Command(BaseCommand):
-    help = ("Erase everything stored about one recipient: their messages, opens and clicks, "
+    help = ("Erase everything stored about one recipient: their messages, opens, clicks and visits, "
             "the hits about them still waiting in the Redis buffer and in spool files, and "
             "the report cells that counted them (rebuilt at once).")
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             rebuilt = rollup.refresh(limit=None)["built"]
         self.stdout.write(
             f"erased {totals['messages']} messages to {email.strip()}, "
-            f"{totals['opens']} opens and {totals['clicks']} clicks")
+            f"{totals['opens']} opens and {totals['clicks']} clicks, {totals['visits']} visits")
         for where, n in lines.items():
             self.stdout.write(f"removed {n} waiting hits from {where}")
         self.stdout.write(f"rebuilt {rebuilt} report cells")

@@ -22,4 +22,4 @@ class Command(BaseCommand):
         totals: Counter[str] = Counter()
         jobs.purge(days, totals=totals)
         self.stdout.write(f"deleted {totals['messages']} messages, with {totals['opens']} opens "
-                          f"and {totals['clicks']} clicks")
+                          f"and {totals['clicks']} clicks, {totals['visits']} visits")
