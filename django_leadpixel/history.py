@@ -51,6 +51,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import addresses, enrichment, ranges
+from .conf import app_settings
 from .classify import Verdict, classify
 from .models import PERSON_SOURCES, SCANNER_CLICK_SOURCES, Click, Message, Open, Visit
 
@@ -380,11 +381,8 @@ def settle(rows: list[Click], *, opens: Iterable[Any] = (),
     for (source, reason, operator, again), pks in neighbours.items():
         fields = {"source": source, "reason": reason, "operator": operator}
         Click.objects.filter(pk__in=pks).update(**fields, **({"enriched_at": None} if again else {}))
-        if source in SCANNER_CLICK_SOURCES:
-            convict_visits(pks, operator)
-    for row in result:
-        if stored and row.source in SCANNER_CLICK_SOURCES:
-            convict_visits([row.pk], row.operator)
+    convict_visits([click for click in clicks if click.pk in changed and (stored or click.pk not in mine)
+                    and click.source in SCANNER_CLICK_SOURCES])
     if stored and result:
         by_fields = defaultdict(list)
         for row in result:
@@ -439,9 +437,18 @@ def settle_visits(rows: list[Visit], *, clicks: Iterable[Any] = (), stored: bool
     return changed
 
 
-def convict_visits(click_ids: Iterable[Any], operator: str = "") -> int:
+def convict_visits(clicks: Sequence[Any]) -> int:
     """Stored visits that followed these clicks, now known to be a machine's, become
-    scanner visits, and go back to enrichment to be masked. Returns rows changed."""
-    return Visit.objects.filter(click_id__in=list(click_ids), source__in=UNSETTLED).update(
-        source="scanner", reason=VISIT_REASON.format(source="scanner"), operator=operator,
-        enriched_at=None)
+    scanner visits, and go back to enrichment to be masked. Returns rows changed.
+
+    Only while ``VISIT_HOSTS`` is set: without it no click carries a visitor value,
+    and the request path of a project without visits pays no query for them.
+    """
+    if not clicks or not app_settings.VISIT_HOSTS:
+        return 0
+    by_source: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for click in clicks:
+        by_source[(click.source, click.operator)].append(click.pk)
+    return sum(Visit.objects.filter(click_id__in=pks, source__in=UNSETTLED).update(
+        source="scanner", reason=VISIT_REASON.format(source=source), operator=operator,
+        enriched_at=None) for (source, operator), pks in by_source.items())

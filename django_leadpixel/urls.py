@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import path, re_path
 
 from . import views
 
@@ -9,4 +9,5 @@ app_name = "leadpixel"
 urlpatterns = [
     re_path(r"^o/(?P<token>[\s\S]*)\.gif$", views.pixel, name="open"),
     re_path(r"^c/(?P<token>[^/]*)/?$", views.click, name="click"),
+    path("v/", views.beacon, name="beacon"),
 ]

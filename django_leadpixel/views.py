@@ -1,4 +1,4 @@
-"""The two public endpoints: the pixel and the click redirect.
+"""The public endpoints: the pixel, the click redirect and the visit beacon.
 
 Thin on purpose: verify the token, hand the hit to ``ingest.record.record``, answer.
 Both endpoints answer correctly whatever else is down: a bad pixel token still
@@ -9,12 +9,22 @@ and never a redirect to an unsigned place.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import uuid
+from urllib.parse import urlsplit
 
-from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, HttpResponseRedirect
+from django.core.cache import cache
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotFound,
+    HttpResponseRedirect,
+    QueryDict,
+)
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from . import tokens
 from .conf import app_settings
@@ -34,7 +44,7 @@ NO_CACHE_HEADERS = {
 }
 
 
-def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **extra) -> None:
+def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **extra) -> bool:
     # record() stores or spools whatever fails inside it; this guard covers a
     # custom REQUEST_INFO_FUNCTION that raises: the hit is kept without an
     # address rather than lost, and the endpoint never answers 500.
@@ -45,9 +55,9 @@ def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **ext
         logger.exception("leadpixel: REQUEST_INFO_FUNCTION failed; hit kept without an IP")
         ip, user_agent = None, meta.get("HTTP_USER_AGENT", "")
     purpose = meta.get("HTTP_SEC_PURPOSE") or meta.get("HTTP_PURPOSE") or ""
-    record(Hit(kind=kind, message_id=message_id, ip=ip, user_agent=str(user_agent or ""),
-               method=request.method or "GET", purpose=purpose[:32], consent=consent, **extra),
-           request)
+    return record(Hit(kind=kind, message_id=message_id, ip=ip, user_agent=str(user_agent or ""),
+                      method=request.method or "GET", purpose=purpose[:32], consent=consent,
+                      **extra), request)
 
 
 def gpc_refused(request: HttpRequest) -> bool:
@@ -101,4 +111,85 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     for name, value in NO_CACHE_HEADERS.items():
         response[name] = value
     response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# --- visits on the sender's own site ------------------------------------------------
+
+MAX_VISIT_PATH = 2000
+MAX_BEACON_BODY = 8192
+
+
+def host_of(url: str) -> str:
+    """The host name of a URL (a referrer), lowercased; empty when there is none."""
+    try:
+        return (urlsplit(url or "").hostname or "")[:255]
+    except ValueError:
+        return ""
+
+
+def first_view(visitor: tokens.Visitor, path: str) -> bool:
+    """False when this visitor viewed ``path`` within ``VISIT_REPEAT_SECONDS`` (Django's
+    cache remembers; a cache that fails counts the view, and the ingest's own
+    ``REPEAT_WINDOW`` still folds an identical hit into the stored one)."""
+    seconds = app_settings.VISIT_REPEAT_SECONDS
+    if not seconds:
+        return True
+    digest = hashlib.sha256(path.encode("utf-8", "replace")).hexdigest()[:24]
+    try:
+        return bool(cache.add(f"leadpixel:visit:{visitor.click_id.hex}:{digest}", 1, timeout=seconds))
+    except Exception:  # noqa: BLE001 - a cache that is down must not lose the visit
+        logger.warning("leadpixel: the cache did not answer; visit counted", exc_info=True)
+        return True
+
+
+def record_view(request: HttpRequest, visitor: tokens.Visitor, path: str, referrer: str = "") -> bool:
+    """Record one page view by ``visitor`` (``VisitMiddleware`` and the beacon).
+
+    Through the same fail-open path as opens and clicks (``ingest.record``):
+    stored, buffered or spooled; stored only for a message with tracking
+    consent. True when a visit was stored now.
+    """
+    path = (path or "/")[:MAX_VISIT_PATH]
+    if not first_view(visitor, path):
+        return False
+    return _record(request, "visit", visitor.message_id, consent=True, path=path,
+                   referrer_host=host_of(referrer), click_id=visitor.click_id)
+
+
+def _beacon_data(request: HttpRequest) -> QueryDict:
+    if request.method != "POST":
+        return request.GET
+    if request.POST:
+        return request.POST
+    # navigator.sendBeacon() with a string sends text/plain: read it as a form.
+    body = request.body[:MAX_BEACON_BODY]
+    return QueryDict(body.decode("utf-8", "replace"))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def beacon(request: HttpRequest) -> HttpResponse:
+    """A page view reported by a site that is not Django: ``lp`` (the visitor value the
+    page saw), ``url`` (the page, on one of ``VISIT_HOSTS``), ``ref`` (its referrer).
+
+    204 when understood (recorded, counted once, or refused by ``Sec-GPC: 1``);
+    400 for a missing or forged visitor value or a page elsewhere. Never 500.
+    """
+    data = _beacon_data(request)
+    try:
+        visitor = tokens.read_visitor(data.get(app_settings.VISIT_PARAM, ""))
+    except tokens.BadToken:
+        return HttpResponseBadRequest("Bad visitor value", content_type="text/plain")
+    url = data.get("url", "") or "/"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return HttpResponseBadRequest("Bad page address", content_type="text/plain")
+    if parts.netloc and not tokens.visit_host(url, app_settings.VISIT_HOSTS):
+        return HttpResponseBadRequest("Page not on a VISIT_HOSTS host", content_type="text/plain")
+    if not gpc_refused(request):
+        record_view(request, visitor, parts.path or "/", data.get("ref", ""))
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = NO_CACHE_HEADERS["Cache-Control"]
     return response

@@ -58,8 +58,9 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     messages = Message.objects.only("pk", "public_id", "sent_at", "tracking_consent").in_bulk(
         {hit.message_id for hit, _ in items}, field_name="public_id")
     existing = {
-        model: set(model.objects.filter(pk__in=[h.id for h, _ in items]).values_list("pk", flat=True))
-        for model in KINDS.values()
+        model: set(model.objects.filter(pk__in=[h.id for h, _ in items if h.kind == kind])
+                   .values_list("pk", flat=True)) if any(h.kind == kind for h, _ in items) else set()
+        for kind, model in KINDS.items()
     }
     events: list[AnyEvent] = []
     seen: set[uuid.UUID] = set()
