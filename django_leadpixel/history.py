@@ -51,8 +51,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import addresses, enrichment, ranges
-from .conf import app_settings
 from .classify import Verdict, classify
+from .conf import app_settings
 from .models import PERSON_SOURCES, SCANNER_CLICK_SOURCES, Click, Message, Open, Visit
 
 # Clicks on different links of one message closer together than this are a
