@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import DatabaseError, models, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -30,7 +30,7 @@ from .sources import (
 )
 
 SOURCE_LABELS = dict(SOURCES)
-__all__ = ["Message", "Open", "Click", "Visit", "Status", "KINDS", "EventModel", "REPEAT_EXTRA",
+__all__ = ["Message", "Open", "Click", "Visit", "Lead", "LEAD_WEIGHTS", "Status", "KINDS", "EventModel", "REPEAT_EXTRA",
            "CLASSIFIED_AS", "CONSENT_ONLY", "PERSON_SOURCES", "PROXY_SOURCES",
            "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
@@ -133,6 +133,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["sent_at"], name="leadpixel_msg_sent"),
             models.Index(fields=["campaign", "sent_at"], name="leadpixel_msg_campaign_sent"),
+            # A lead is a recipient address whatever its case (reports.leads).
+            models.Index(Lower("recipient"), name="leadpixel_msg_recipient_ci"),
         ]
 
     def __str__(self) -> str:
@@ -319,6 +321,49 @@ def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:
 def _text_limits(model: type[models.Model]) -> dict[str, int]:
     return {f.name: f.max_length for f in model._meta.concrete_fields
             if isinstance(f, models.CharField) and f.max_length}
+
+
+# --- the lead: one recipient address across its messages ---------------------------
+
+# Points per event of a person, by kind, in the engagement score (reports.leads).
+LEAD_WEIGHTS: dict[str, int] = {"open": 1, "click": 3, "visit": 2, "download": 3}
+
+
+class Lead(models.Model):
+    """One recipient address (lowercased) across all its messages: a read-only row of
+    the ``leadpixel_lead`` database view, which ``reports.leads`` (re)creates after
+    each ``migrate`` from ``KINDS``, so every event kind has its count.
+
+    Counts are of a person's events only (``PERSON_SOURCES``: machines, Apple's
+    prefetch and scanners excluded); ``score`` is documented in ``reports.leads``.
+    """
+
+    email = models.CharField(_("email"), max_length=254, primary_key=True)
+    messages = models.PositiveIntegerField(_("messages sent"))
+    opened = models.PositiveIntegerField(_("opened by a person"),
+                                         help_text=_("Messages opened by a person."))
+    first_seen = models.DateTimeField(_("first seen"), null=True)
+    last_seen = models.DateTimeField(_("last seen"), null=True)
+    last_sent = models.DateTimeField(_("last sent"))
+    score = models.FloatField(_("engagement score"))
+
+    class Meta:
+        managed = False
+        db_table = "leadpixel_lead"
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-score", "email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+# One count per event kind: "opens", "clicks", "visits", ...
+for _kind, _model in KINDS.items():
+    models.PositiveIntegerField(
+        _model._meta.verbose_name_plural, default=0,
+        help_text=_("Events of a person.")).contribute_to_class(Lead, f"{_kind}s")
+del _kind, _model
 
 
 # --- the report rollup's cells and their markers ------------------------------------

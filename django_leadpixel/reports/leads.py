@@ -1,0 +1,188 @@
+"""The lead: one recipient address across all its messages.
+
+The figures of every lead come from one database view, ``leadpixel_lead``
+(the unmanaged model ``models.Lead``), so the admin's list and the API sort,
+filter and page them in the database. The view is made from ``models.KINDS``
+(one count per kind of event), and ``install_view`` makes it again after each
+``migrate`` (``apps.ready`` connects it), so a new kind of event gets its
+count without a hand-written migration of the view.
+
+Per lead, counting a person's events only (``PERSON_SOURCES``: a reader's own
+device, or the Gmail and Yahoo proxies that stand for one; never Apple's
+prefetch, scanners or bots):
+
+- ``messages`` sent to the address, ``opened``: those opened by a person;
+- ``opens``, ``clicks``, ``visits`` (and any other kind's count);
+- ``first_seen`` and ``last_seen``: the first and last event of a person;
+- ``score``, the engagement score::
+
+      points = 1 × opens + 3 × clicks + 2 × visits  (+ 3 × downloads; models.LEAD_WEIGHTS)
+      score  = points / (1 + days since last_seen / 30), rounded to 0.1
+
+  Counts say how much the person engaged, the divisor how recently: the
+  same points are worth half after a month, a third after two. A lead
+  that only machines touched scores 0.
+
+The lead page (``lead_detail``) reads the one lead's messages by the
+``lower(recipient)`` index and its events by ``(message, occurred_at)``: a
+fixed number of queries whatever the number of messages and events.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.db import connections
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Lower
+
+from ..models import KINDS, LEAD_WEIGHTS, PERSON_SOURCES, Lead, Message
+
+__all__ = ["LEAD_TIMELINE_LIMIT", "RECENCY_DAYS", "after_migrate", "before_migrate", "drop_view",
+           "install_view", "lead_detail", "leads",
+           "normalise", "view_sql"]
+
+VIEW = Lead._meta.db_table
+RECENCY_DAYS = 30
+LEAD_TIMELINE_LIMIT = 200
+# What a timeline entry shows of an event, besides its kind's own fields.
+TIMELINE_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator", "masked",
+                   "anonymous", "country", "region", "city", "device_type", "os", "browser",
+                   "mail_client")
+KIND_FIELDS = {"click": ("url",), "visit": ("path", "referrer_host")}
+PLACE_FIELDS = ("country", "region", "city")
+DEVICE_FIELDS = ("device_type", "os", "browser", "mail_client")
+
+
+def normalise(email: str) -> str:
+    """The lead's key: the address trimmed and lowercased."""
+    return (email or "").strip().lower()
+
+
+def view_sql(conn) -> str:
+    """``SELECT`` of the lead view for a connection (PostgreSQL or SQLite)."""
+    quote, vendor = conn.ops.quote_name, conn.vendor
+    person = ", ".join(f"'{source}'" for source in PERSON_SOURCES)
+    events = " UNION ALL ".join(
+        f"SELECT message_id, '{kind}' AS kind, occurred_at FROM {quote(model._meta.db_table)} "
+        f"WHERE source IN ({person})"
+        for kind, model in KINDS.items())
+    per_kind = ", ".join(f"SUM(CASE WHEN kind = '{kind}' THEN 1 ELSE 0 END) AS {kind}s"
+                         for kind in KINDS)
+    totals = ", ".join(f"COALESCE(SUM(e.{kind}s), 0) AS {kind}s" for kind in KINDS)
+    points = " + ".join(f"{LEAD_WEIGHTS.get(kind, 1)} * COALESCE(SUM(e.{kind}s), 0)" for kind in KINDS)
+    if vendor == "postgresql":
+        days = "EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - MAX(e.last_at))) / 86400.0"
+    else:
+        days = "(julianday('now') - julianday(MAX(e.last_at)))"
+    score = (f"CASE WHEN MAX(e.last_at) IS NULL THEN 0.0 ELSE CAST(ROUND(CAST(({points}) / "
+             f"(1.0 + (CASE WHEN {days} > 0 THEN {days} ELSE 0 END) / {RECENCY_DAYS}.0) "
+             f"AS numeric), 1) AS double precision) END")
+    if vendor != "postgresql":
+        score = score.replace("AS numeric", "AS real").replace("AS double precision", "AS real")
+    message = quote(Message._meta.db_table)
+    return (
+        f"SELECT LOWER(m.recipient) AS email, COUNT(*) AS messages, "
+        f"SUM(CASE WHEN e.opens > 0 THEN 1 ELSE 0 END) AS opened, {totals}, "
+        f"MIN(e.first_at) AS first_seen, MAX(e.last_at) AS last_seen, "
+        f"MAX(m.sent_at) AS last_sent, {score} AS score "
+        f"FROM {message} m LEFT JOIN (SELECT message_id, {per_kind}, MIN(occurred_at) AS first_at, "
+        f"MAX(occurred_at) AS last_at FROM ({events}) ev GROUP BY message_id) e "
+        f"ON e.message_id = m.id GROUP BY LOWER(m.recipient)"
+    )
+
+
+def install_view(using: str = "default") -> bool:
+    """(Re)create the lead view from ``KINDS``. False when an event table is missing
+    (a migration half-way back): the view waits for the tables."""
+    conn = connections[using]
+    tables = set(conn.introspection.table_names())
+    needed = {Message._meta.db_table, *(model._meta.db_table for model in KINDS.values())}
+    if not needed <= tables:
+        return False
+    drop_view(using)
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE VIEW {conn.ops.quote_name(VIEW)} AS {view_sql(conn)}")
+    return True
+
+
+def drop_view(using: str = "default") -> None:
+    conn = connections[using]
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP VIEW IF EXISTS {conn.ops.quote_name(VIEW)}")
+
+
+def before_migrate(sender, *, using: str = "default", **kwargs) -> None:
+    """Receiver of ``pre_migrate`` (``apps.ready``): the view goes before migrations run."""
+    drop_view(using)
+
+
+def after_migrate(sender, *, using: str = "default", **kwargs) -> None:
+    """Receiver of ``post_migrate`` (``apps.ready``): the view comes back from ``KINDS``."""
+    install_view(using)
+
+
+def leads(*, search: str = "", campaign: str = "", engaged: bool | None = None) -> QuerySet:
+    """Leads, filtered: an address containing ``search``; one with a message of
+    ``campaign``; ``engaged`` True for leads a person engaged with (an event of a
+    person), False for the others."""
+    queryset = Lead.objects.all()
+    if search:
+        queryset = queryset.filter(email__contains=normalise(search))
+    if campaign:
+        queryset = queryset.filter(email__in=Message.objects.filter(campaign=campaign)
+                                   .annotate(email=Lower("recipient")).values("email"))
+    if engaged is not None:
+        queryset = queryset.filter(last_seen__isnull=not engaged)
+    return queryset
+
+
+def lead_detail(email: str, limit: int = LEAD_TIMELINE_LIMIT) -> dict[str, Any] | None:
+    """Everything about one lead (None when no message went to ``email``).
+
+    ``lead``: the view's row; ``messages``: its messages, newest first; ``places``
+    and ``devices``: what a person's own events showed (``source`` "human",
+    not masked; never a proxy's), most seen first, with counts; ``timeline``:
+    sent messages and every event, newest first, at most ``limit`` events of
+    each kind. A fixed number of queries: 2 + 3 per kind of event.
+    """
+    key = normalise(email)
+    messages = list(Message.objects.annotate(email=Lower("recipient")).filter(email=key)
+                    .order_by("-sent_at").only("pk", "public_id", "recipient", "subject",
+                                               "campaign", "sent_at", "tracking_consent"))
+    if not messages:
+        return None
+    lead = Lead.objects.filter(email=key).first()
+    ids = [message.pk for message in messages]
+    by_pk = {message.pk: message for message in messages}
+    timeline: list[dict[str, Any]] = [
+        {"kind": "sent", "at": message.sent_at, "message": message, "event": None}
+        for message in messages]
+    places: Counter[tuple[str, ...]] = Counter()
+    devices: Counter[tuple[str, ...]] = Counter()
+    own = Q(message_id__in=ids, source="human", masked=False, enriched_at__isnull=False)
+    for kind, model in KINDS.items():
+        rows = model.objects.filter(message_id__in=ids).order_by("-occurred_at") \
+            .only(*TIMELINE_FIELDS, *KIND_FIELDS.get(kind, ()))[:limit]
+        timeline.extend({"kind": kind, "at": row.occurred_at, "message": by_pk[row.message_id],
+                         "event": row} for row in rows)
+        for row in model.objects.filter(own).exclude(country="").order_by() \
+                .values_list(*PLACE_FIELDS).annotate(n=Count("id")):
+            places[tuple(row[:-1])] += row[-1]
+        for row in model.objects.filter(own).exclude(device_type="").order_by() \
+                .values_list(*DEVICE_FIELDS).annotate(n=Count("id")):
+            devices[tuple(row[:-1])] += row[-1]
+    timeline.sort(key=lambda entry: entry["at"], reverse=True)
+    return {
+        "email": key,
+        "lead": lead,
+        "messages": messages,
+        "places": [dict(zip(PLACE_FIELDS, place, strict=True), count=n)
+                   for place, n in places.most_common()],
+        "devices": [dict(zip(DEVICE_FIELDS, device, strict=True), count=n)
+                    for device, n in devices.most_common()],
+        "timeline": timeline,
+    }
+
+
