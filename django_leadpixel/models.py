@@ -30,7 +30,8 @@ from .sources import (
 )
 
 SOURCE_LABELS = dict(SOURCES)
-__all__ = ["Message", "Open", "Click", "Visit", "Lead", "LEAD_WEIGHTS", "Status", "KINDS", "EventModel", "REPEAT_EXTRA",
+__all__ = ["Message", "Open", "Click", "Visit", "Lead", "LEAD_WEIGHTS", "Status", "KINDS", "EventModel",
+           "REPEAT_EXTRA",
            "CLASSIFIED_AS", "CONSENT_ONLY", "PERSON_SOURCES", "PROXY_SOURCES",
            "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
