@@ -136,11 +136,13 @@ class LeadDetailView(LeadpixelAPIMixin, GenericAPIView):
 
     @extend_schema(
         summary=_("One lead"),
-        parameters=[OpenApiParameter("email", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                     description=_("The address, in any case."))],
+        parameters=[OpenApiParameter("email", {"type": "string", "minLength": 1, "maxLength": 254},
+                                     OpenApiParameter.PATH, description=_("The address, in any case."))],
         responses=schema_responses({200: OpenApiTypes.OBJECT}, not_found=True),
     )
     def get(self, request, email: str, *args, **kwargs) -> Response:
+        if "\x00" in email or len(email) > 254:  # no address holds NUL; PostgreSQL cannot be sent it
+            raise Http404
         detail = leads.lead_detail(email)
         if detail is None or detail["lead"] is None:
             raise Http404
