@@ -12,14 +12,18 @@ import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.template.loader import render_to_string
+from django.http import QueryDict
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from django_leadpixel.models import Message
+from django_leadpixel.models import Message, Visit
 
 # Real user agents, with where each one is published.
 CHROME_WINDOWS = (  # a desktop browser; uap-core tests/test_ua.yaml
@@ -57,6 +61,7 @@ class Command(BaseCommand):
         self._admin()
         client = Client(HTTP_HOST=urlsplit(f"http://{addrport}").hostname)
         now = timezone.now()
+        shop_url = settings.LEADPIXEL["BASE_URL"].rstrip("/") + "/shop/autumn/"
         # Addresses from MaxMind's own test data (GB, SE) and Google's proxy and
         # Apple's relay ranges, so the admin shows places for people only.
         people = [
@@ -70,26 +75,39 @@ class Command(BaseCommand):
                 recipient=recipient, subject="Our autumn offer", campaign="autumn-demo",
                 sent_at=now - timedelta(hours=2),
             )
-            html = render_to_string("demo/email.html", {"message": message})
+            html = render_to_string("demo/email.html", {"message": message, "shop_url": shop_url})
             links = re.findall(r'href="([^"]+/t/c/[^"]+)"', html)
             pixel = re.search(r'<img src="([^"]+)"', html)[1]
             client.get(urlsplit(pixel).path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
-            if clicks:
-                client.get(urlsplit(links[0]).path, HTTP_USER_AGENT=IPHONE_SAFARI
-                           if "iPhone" in agent else agent, REMOTE_ADDR=ip)
+            if clicks:  # the offer's link leads into the shop: follow it there
+                browser = IPHONE_SAFARI if "iPhone" in agent else agent
+                self._visit_shop(addrport, urlsplit(links[0]).path, browser, ip)
             # A mail gateway checking every link before delivery.
             for link in links:
                 client.head(urlsplit(link).path, HTTP_USER_AGENT=SCANNER, REMOTE_ADDR="209.222.82.7")
         sample = Message.objects.first()
-        self.stdout.write(render_to_string("demo/email.html", {"message": sample}))
+        self.stdout.write(render_to_string("demo/email.html", {"message": sample, "shop_url": shop_url}))
         self.stdout.write(self.style.SUCCESS(
             f"\nSent {Message.objects.count()} sample messages with opens and clicks.\n"
             f"Admin: http://{addrport}/admin/  login {USERNAME!r} password {PASSWORD!r}\n"
+            f"Ada followed the offer into the shop ({Visit.objects.count()} visits): her lead page is "
+            f"http://{addrport}{reverse('admin:django_leadpixel_lead_change', args=[quote('ada@example.com')])}\n"
         ))
         if not no_serve:
             # --insecure: serve the admin's static files with DEBUG off, as a demo
             # needs (never use runserver in production).
             call_command("runserver", addrport, use_reloader=False, insecure_serving=True)
+
+    def _visit_shop(self, addrport: str, click_path: str, agent: str, ip: str) -> None:
+        """Click the shop link and browse, as the reader's browser would: its own cookies."""
+        browser = Client(HTTP_HOST=urlsplit(f"http://{addrport}").hostname)
+        browser.defaults.update(HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
+        response = browser.get(click_path)
+        location = urlsplit(response["Location"])
+        # The landing takes the visitor value into a cookie and drops it from the address.
+        landing = browser.get(location.path, QueryDict(location.query))
+        browser.get(landing["Location"], HTTP_REFERER="https://mail.example.com/")
+        browser.get("/shop/boots/", HTTP_REFERER=f"http://{addrport}/shop/autumn/")
 
     def _admin(self) -> None:
         User = get_user_model()
