@@ -1,10 +1,9 @@
 import os
 
+from demo.views import shop
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-
-from demo.views import shop
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

@@ -17,8 +17,8 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.template.loader import render_to_string
 from django.http import QueryDict
+from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -85,13 +85,14 @@ class Command(BaseCommand):
             # A mail gateway checking every link before delivery.
             for link in links:
                 client.head(urlsplit(link).path, HTTP_USER_AGENT=SCANNER, REMOTE_ADDR="209.222.82.7")
+        lead_page = reverse("admin:django_leadpixel_lead_change", args=[quote("ada@example.com")])
         sample = Message.objects.first()
         self.stdout.write(render_to_string("demo/email.html", {"message": sample, "shop_url": shop_url}))
         self.stdout.write(self.style.SUCCESS(
             f"\nSent {Message.objects.count()} sample messages with opens and clicks.\n"
             f"Admin: http://{addrport}/admin/  login {USERNAME!r} password {PASSWORD!r}\n"
             f"Ada followed the offer into the shop ({Visit.objects.count()} visits): her lead page is "
-            f"http://{addrport}{reverse('admin:django_leadpixel_lead_change', args=[quote('ada@example.com')])}\n"
+            f"http://{addrport}{lead_page}\n"
         ))
         if not no_serve:
             # --insecure: serve the admin's static files with DEBUG off, as a demo
