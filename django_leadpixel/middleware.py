@@ -73,6 +73,8 @@ class VisitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if app_settings.VISIT_PARAM not in request.GET and app_settings.VISIT_COOKIE not in request.COOKIES:
+            return self.get_response(request)  # most requests: nothing to read, nothing to do
         try:
             # Skipped paths are left alone: the beacon reads its own ``lp``.
             visitor, fresh = (None, False) if skipped(request) else self.visitor_of(request)

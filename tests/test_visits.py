@@ -23,7 +23,8 @@ from .conftest import CHROME, make_message
 
 pytestmark = pytest.mark.django_db
 
-MIDDLEWARE = [*settings.MIDDLEWARE, "django_leadpixel.middleware.VisitMiddleware"]
+VISITS = "django_leadpixel.middleware.VisitMiddleware"
+MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != VISITS] + [VISITS]
 LEADPIXEL = {"BASE_URL": "https://mail.example.com", "VISIT_HOSTS": ["shop.example.com", ".example.org"]}
 SHOP = override_settings(ROOT_URLCONF="tests.urls_shop", MIDDLEWARE=MIDDLEWARE, LEADPIXEL=LEADPIXEL)
 PERSON = {"HTTP_USER_AGENT": CHROME, "REMOTE_ADDR": "198.51.100.7"}
