@@ -140,7 +140,7 @@ def enrich_stored(sender, *, kind: str, ids, **kwargs) -> None:
 
 
 def enqueue_enrichment(kind: str, event_id) -> None:
-    """Enrich the stored ``kind`` ("open" or "click") event ``event_id`` soon."""
+    """Enrich the stored ``kind`` ("open", "click", "visit": ``models.KINDS``) event ``event_id`` soon."""
     if enrich_events.app.conf.task_always_eager:
         # Eager mode (the example project, tests): no broker, run it here.
         try:
