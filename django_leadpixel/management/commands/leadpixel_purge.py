@@ -7,8 +7,9 @@ from ...conf import app_settings
 
 
 class Command(BaseCommand):
-    help = ("Delete messages sent more than RETENTION_DAYS days ago, with all their opens "
-            "clicks and visits, in batches. Click links keep redirecting: tokens carry their target.")
+    help = ("Delete messages sent more than RETENTION_DAYS days ago, with all their opens, "
+            "clicks and visits, in batches. Click links keep redirecting: tokens carry their "
+            "target.")
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, help='Override LEADPIXEL["RETENTION_DAYS"].')
