@@ -320,3 +320,10 @@ def test_anonymize_ip_covers_visits(client, message):
         visitor_client(client, message)
         client.get("/shop/a/", **PERSON)
     assert Visit.objects.get().ip == "198.51.100.0"
+
+
+def test_the_message_timeline_shows_visits(admin_client, message):
+    Visit.objects.create(message=message, path="/shop/pricing/", referrer_host="mail.google.com",
+                         source="human", occurred_at=message.sent_at + timedelta(minutes=3))
+    page = admin_client.get(f"/admin/django_leadpixel/message/{message.pk}/change/").content.decode()
+    assert "/shop/pricing/" in page and "mail.google.com" in page

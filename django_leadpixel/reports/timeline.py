@@ -1,10 +1,10 @@
-"""A message's timeline: sent, then every open and click in time order."""
+"""A message's timeline: sent, then every open, click and visit in time order."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import Click, Message, Open
+from ..models import Click, Message, Open, Visit
 
 TIMELINE_FIELDS = ("id", "occurred_at", "source", "reason", "operator", "masked", "anonymous",
                    "country", "region", "city", "device_type", "os", "browser", "mail_client",
@@ -13,7 +13,8 @@ TIMELINE_LIMIT = 500
 
 
 def timeline(message: Message, limit: int = TIMELINE_LIMIT) -> list[dict[str, Any]]:
-    """Sent, then every open and click of ``message`` in time order (two indexed queries).
+    """Sent, then every open, click and visit of ``message`` in time order (one indexed
+    query per kind).
 
     Each entry: ``kind`` ("sent", "open", "click"), ``at``, and for events the
     stored row as ``event`` (with ``url`` and ``position`` on clicks). At most
@@ -21,11 +22,12 @@ def timeline(message: Message, limit: int = TIMELINE_LIMIT) -> list[dict[str, An
     hammers should not make the page unusable.
     """
     entries: list[dict[str, Any]] = [{"kind": "sent", "at": message.sent_at, "event": None}]
-    for kind, model, extra in (("open", Open, ()), ("click", Click, ("url", "position"))):
+    for kind, model, extra in (("open", Open, ()), ("click", Click, ("url", "position")),
+                               ("visit", Visit, ("path", "referrer_host"))):
         rows = model.objects.filter(message=message).only(*TIMELINE_FIELDS, *extra) \
             .order_by("occurred_at")[:limit]
         entries.extend({"kind": kind, "at": row.occurred_at, "event": row} for row in rows)
     # "sent" sorts first when an event carries the very same timestamp.
-    order = {"sent": 0, "open": 1, "click": 2}
+    order = {"sent": 0, "open": 1, "click": 2, "visit": 3}
     entries.sort(key=lambda e: (e["at"], order[e["kind"]]))
     return entries
