@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from django_leadpixel.models import Click, Message, Visit
+from django_leadpixel.reports import leads
 
 from .test_browser import CHROMIUM, LAUNCH_ARGS, artifacts_dir, sync_playwright  # noqa: F401
 
@@ -48,6 +49,7 @@ def test_a_click_into_the_shop_and_the_lead_pages_in_chromium(live_server, setti
             page.goto(f"{live_server.url}/static/site.css")  # not a page view
             reader.close()
 
+            leads.refresh()  # PostgreSQL: the list is a materialized view (a beat task's job)
             # 2. The sender: the lead list, sorted by score, then the lead page.
             sender = browser.new_context(viewport={"width": 1280, "height": 900})
             page = sender.new_page()

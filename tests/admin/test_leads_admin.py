@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from django_leadpixel.models import KINDS, Visit
+from django_leadpixel.reports import leads
 
 from .helpers import click, message, open_, sample_campaign
 
@@ -20,6 +21,7 @@ def lead_url(email):
 
 def test_the_list_sorts_by_score_and_searches(admin_client):
     sample_campaign()
+    leads.refresh()
     page = admin_client.get(LIST).content.decode()
     for email in ("ada@example.com", "linus@example.com", "nobody@example.com"):
         assert email in page
@@ -34,6 +36,7 @@ def test_the_list_sorts_by_score_and_searches(admin_client):
 
 def test_the_list_filters(admin_client):
     sample_campaign()
+    leads.refresh()
     engaged = admin_client.get(LIST, {"engaged": "no"}).content.decode()
     assert "tim@example.com" in engaged and "nobody@example.com" in engaged
     assert "ada@example.com" not in engaged
@@ -86,6 +89,7 @@ def test_message_and_event_pages_link_to_the_lead(admin_client):
 
 def test_leads_need_view_message_and_events_their_own_permissions(client):
     sample_campaign()
+    leads.refresh()
     user = User.objects.create_user("staff", password="pw", is_staff=True)
     client.force_login(user)
     assert client.get(LIST).status_code == 403

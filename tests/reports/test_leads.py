@@ -49,6 +49,7 @@ def fixture():
     event(Visit, m1, 10.95, "scanner", country="DE", city="Frankfurt")
     event(Open, m2, 5.9, "apple_mpp")
     event(Click, bob, 1.9, "scanner")
+    assert leads.refresh()  # PostgreSQL: the list is a materialized view
     return m1, m2, m3, bob
 
 
@@ -78,7 +79,7 @@ def test_filters(fixture):
 
 
 def test_the_lead_page_places_devices_and_timeline(fixture, django_assert_num_queries):
-    with django_assert_num_queries(2 + 3 * len(KINDS)):
+    with django_assert_num_queries(1 + 4 * len(KINDS)):
         detail = leads.lead_detail(" Alice@EXAMPLE.com ")
     assert detail["email"] == "alice@example.com" and detail["lead"].score == 8.1
     assert [m.campaign for m in detail["messages"]] == ["summer", "spring", "spring"]
@@ -100,9 +101,37 @@ def test_the_lead_page_costs_the_same_queries_with_more_messages(fixture, django
         message = make_message(recipient="alice@example.com", sent_at=at(n))
         event(Open, message, n, "human")
         event(Visit, message, n, "human")
-    with django_assert_num_queries(2 + 3 * len(KINDS)):
+    with django_assert_num_queries(1 + 4 * len(KINDS)):
         detail = leads.lead_detail("alice@example.com")
-    assert detail["lead"].messages == 8 and detail["lead"].visits == 7
+    assert detail["lead"].messages == 8 and detail["lead"].visits == 7  # live, not the list's view
+
+
+def test_the_live_summary_is_the_list_row(fixture):
+    for email in ("alice@example.com", "bob@example.com"):
+        live = leads.lead_detail(email)["lead"]
+        row = Lead.objects.get(email=email)
+        for field in Lead._meta.fields:
+            value, stored = getattr(live, field.name), getattr(row, field.name)
+            if field.name in ("first_seen", "last_seen", "last_sent") and value is not None:
+                assert abs((value - stored).total_seconds()) < 1e-3, field.name
+            else:
+                assert value == stored, field.name
+
+
+def test_the_list_is_as_of_the_last_refresh(fixture):
+    m1 = fixture[0]
+    event(Visit, m1, 0.5, "human")
+    assert leads.refresh()
+    assert Lead.objects.get(email="alice@example.com").visits == 3
+
+
+def test_the_score(fixture):
+    now = timezone.now()
+    assert leads.score_of(10, None) == 0.0
+    assert leads.score_of(10, now, now) == 10.0
+    assert leads.score_of(10, now - timedelta(days=30), now) == 5.0
+    assert leads.score_of(9, now - timedelta(days=60), now) == 3.0
+    assert leads.score_of(3, now + timedelta(days=1), now) == 3.0  # a clock ahead: no bonus
 
 
 def test_the_view_is_made_again_from_the_kinds():
