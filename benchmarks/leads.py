@@ -10,7 +10,9 @@ Each page is fetched through Django's test client as a logged-in superuser
 After one warm-up of each, the pages are fetched in alternating rounds (every
 page once per round, ``--per-round`` times in a row), so a load that lands on
 one round touches every page alike; the median and the spread (min, quartiles,
-max) of each page's times are reported with its number of queries.
+max) of each page's times are reported with its number of queries. First the
+lead list's materialized view is refreshed (``reports.leads.refresh``, what the
+``leadpixel-leads`` beat task runs), ``--refreshes`` times, and that is timed too.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--per-round", type=int, default=3)
+    parser.add_argument("--refreshes", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print raw JSON only")
     args = parser.parse_args()
 
@@ -66,6 +69,13 @@ def main() -> None:
     from django.test import Client
 
     from django_leadpixel.models import KINDS, Lead, Message
+    from django_leadpixel.reports import leads
+
+    refresh_ms = []
+    for _ in range(args.refreshes):
+        started = time.perf_counter()
+        assert leads.refresh(), "no lead view: run migrate"
+        refresh_ms.append((time.perf_counter() - started) * 1000)
 
     user, _ = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True})
@@ -94,7 +104,7 @@ def main() -> None:
                 times[name].append((time.perf_counter() - started) * 1000)
     counts = {f"{kind}s": model.objects.count() for kind, model in KINDS.items()}
     result = {"database": connection.settings_dict["NAME"], "messages": Message.objects.count(),
-              "leads": Lead.objects.count(), **counts,
+              "leads": Lead.objects.count(), **counts, "refresh": median_spread(refresh_ms),
               "pages": {name: {**median_spread(values), "queries": queries[name]}
                         for name, values in times.items()}}
     if args.json:
@@ -104,6 +114,9 @@ def main() -> None:
     print(f"database {result['database']}: {result['messages']} messages to {result['leads']} "
           f"leads, {events} events ({', '.join(f'{n} {k}' for k, n in counts.items())}); "
           f"{args.rounds} rounds x {args.per_round}, target {TARGET_MS} ms")
+    refresh = result["refresh"]
+    print(f"refresh of the lead view: median {refresh['median']:.0f} ms "
+          f"(min {refresh['min']:.0f}, max {refresh['max']:.0f}, n {refresh['n']})")
     print(f"{'page':34} {'median':>8} {'q1':>8} {'q3':>8} {'min':>8} {'max':>8} {'queries':>8}")
     for name, row in result["pages"].items():
         line = (f"{name:34} {row['median']:>8.1f} {row['q1']:>8.1f} {row['q3']:>8.1f} "
