@@ -18,8 +18,14 @@ What the data looks like, per message (seeded RNG, so reruns are identical):
 - about a third of messages are never opened; people open 1 to several times;
 - a share of business recipients sit behind a link scanner that clicks every
   link at delivery; about a quarter of people who open click one or two links;
-- a sprinkle of bots (unfurlers, HTTP libraries).
+- a sprinkle of bots (unfurlers, HTTP libraries);
+- visits on the sender's site: 60 % of people's clicks lead to 1 to 4 page views
+  (a person's), 30 % of scanners' clicks to one page load (a scanner's visit).
 The number of repeat opens is scaled so the total comes out near ``--events``.
+With ``--people N``, messages go to N recipients (about messages/N each: the
+leads of ``benchmarks/leads.py``); without it each message has its own. Visits
+and recipients draw from their own random streams, so the opens and clicks are
+those of earlier runs with the same seed.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ MPP = "Mozilla/5.0"
 SCANNER = "Kaspersky Lab CFR link resolver cfradmins@kaspersky.com"
 BOT = "python-requests/2.31.0"
 DOMAINS = ("gmail.com", "yahoo.com", "icloud.com", "corp.example")
+PAGES = ["/offer/", "/new/", "/pricing/", "/checkout/", "/about/"]
 MAILBOXES = (["gmail"] * 30 + ["yahoo"] * 6 + ["apple"] * 30 + ["person"] * 34)
 
 
@@ -94,8 +101,10 @@ def setup_django():
 
 
 class Seeder:
-    def __init__(self, messages: int, events: int, seed: int):
+    def __init__(self, messages: int, events: int, seed: int, people: int | None = None):
         self.rng = random.Random(seed)
+        self.visit_rng = random.Random(seed + 1)
+        self.people = people
         self.n_messages = messages
         # Mean opens per opened message. About 1.0 event per message comes from the fixed
         # parts (MPP prefetches, scanner clicks, clicks, bots) and 62 % of messages are
@@ -161,22 +170,47 @@ class Seeder:
                 out.append(self._event(Click, msg, "human", at, url=LINKS[pos], position=pos))
         return out
 
-    def run(self, batch: int = 5000) -> tuple[int, int, int]:
+    def visits_for(self, clicks: list) -> list:
+        """Page views on the sender's site after clicks (their own random stream)."""
+        from django_leadpixel.models import Visit
+
+        rng, out = self.visit_rng, []
+        for click in clicks:
+            if click.source == "human" and rng.random() < 0.6:
+                at = click.occurred_at
+                for _ in range(rng.randint(1, 4)):
+                    at += timedelta(seconds=rng.uniform(5, 240))
+                    out.append(self._visit(Visit, click, "human", at, rng))
+            elif click.source == "scanner" and rng.random() < 0.3:
+                out.append(self._visit(Visit, click, "scanner", click.occurred_at
+                                       + timedelta(seconds=1), rng))
+        return out
+
+    @staticmethod
+    def _visit(model, click, source, at, rng):
+        return model(id=uuid.UUID(int=rng.getrandbits(128), version=4), message_id=click.message_id,
+                     click_id=click.id, occurred_at=at, source=source, reason=source,
+                     path=rng.choice(PAGES), referrer_host="mail.google.com",
+                     enriched_at=at + timedelta(seconds=5), masked=source != "human",
+                     user_agent=click.user_agent, ip=click.ip, device_type=click.device_type,
+                     os=click.os, browser=click.browser, country=click.country, city=click.city)
+
+    def run(self, batch: int = 5000) -> tuple[int, int, int, int]:
         from django.db import connection, transaction
         from django.utils import timezone
 
-        from django_leadpixel.models import Click, Message, Open
+        from django_leadpixel.models import Click, Message, Open, Visit
 
         rng = self.rng
         now = timezone.now()
-        opens = clicks = 0
+        opens = clicks = visits = 0
         pending_open: list = []
         pending_click: list = []
         for start in range(0, self.n_messages, batch):
             size = min(batch, self.n_messages - start)
             messages = [
                 Message(public_id=uuid.UUID(int=rng.getrandbits(128), version=4),
-                        recipient=f"user{start + i}@{rng.choice(DOMAINS)}",
+                        recipient=self._recipient(start + i, rng.choice(DOMAINS)),
                         subject=rng.choice(SUBJECTS), campaign=rng.choice(CAMPAIGNS),
                         sent_at=now - timedelta(days=rng.uniform(1, 120)),
                         metadata={})
@@ -187,18 +221,27 @@ class Seeder:
                 for msg in messages:
                     for event in self.events_for(msg, rng.choice(MAILBOXES)):
                         (pending_open if isinstance(event, Open) else pending_click).append(event)
+                pending_visit = self.visits_for(pending_click)
                 opens += len(pending_open)
                 clicks += len(pending_click)
+                visits += len(pending_visit)
                 Open.objects.bulk_create(pending_open, batch_size=batch)
                 Click.objects.bulk_create(pending_click, batch_size=batch)
+                Visit.objects.bulk_create(pending_visit, batch_size=batch)
                 pending_open.clear()
                 pending_click.clear()
             done = start + size
             if done % (batch * 4) == 0 or done == self.n_messages:
-                print(f"  {done} messages, {opens + clicks} events", flush=True)
+                print(f"  {done} messages, {opens + clicks + visits} events", flush=True)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
-        return self.n_messages, opens, clicks
+        return self.n_messages, opens, clicks, visits
+
+    def _recipient(self, n: int, domain: str) -> str:
+        if not self.people:
+            return f"user{n}@{domain}"
+        person = self.visit_rng.randrange(self.people)
+        return f"user{person}@{DOMAINS[person % len(DOMAINS)]}"
 
 
 def main() -> None:
@@ -206,22 +249,25 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--people", type=int, default=None,
+                        help="Recipients the messages go to (default: one per message).")
     args = parser.parse_args()
     setup_django()
     from django.db import connection
 
-    from django_leadpixel.models import Click, Message, Open
+    from django_leadpixel.models import Click, Message, Open, Visit
 
     if connection.vendor != "postgresql":
         sys.exit("seed.py fills PostgreSQL; set LEADPIXEL_DB=postgres (the default here)")
     started = time.perf_counter()
     with connection.cursor() as cursor:  # start clean; TRUNCATE is instant where DELETE is not
-        cursor.execute("TRUNCATE {}, {}, {}".format(
-            *(m._meta.db_table for m in (Open, Click, Message))))
-    messages, opens, clicks = Seeder(args.messages, args.events, args.seed).run()
+        cursor.execute("TRUNCATE {}, {}, {}, {}".format(
+            *(m._meta.db_table for m in (Open, Click, Visit, Message))))
+    messages, opens, clicks, visits = Seeder(args.messages, args.events, args.seed,
+                                             args.people).run()
     elapsed = time.perf_counter() - started
     print(f"seeded {connection.settings_dict['NAME']}: {messages} messages, {opens} opens, "
-          f"{clicks} clicks ({opens + clicks} events) in {elapsed:.1f} s")
+          f"{clicks} clicks, {visits} visits ({opens + clicks + visits} events) in {elapsed:.1f} s")
 
 
 if __name__ == "__main__":

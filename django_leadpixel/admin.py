@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import django
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
@@ -39,8 +41,8 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from . import reports
-from .models import Click, Document, Download, Message, MessageQuerySet, Open, Status
-from .reports import charts
+from .models import KINDS, Click, Document, Download, Lead, Message, MessageQuerySet, Open, Status, Visit
+from .reports import charts, leads
 from .reports.export import csv_response
 from .reports.figures import FIRST_DAY, LAST_DAY
 from .sources import MACHINE_NO_READER, PROXY_SOURCES, SOURCES, Source
@@ -332,7 +334,8 @@ class ReportFilterForm(forms.Form):
 class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     # Fits 1,400 px with the sidebar and the filters: recipient and subject share a
     # column, the campaign is in the filters, the counts have one-word headers.
-    list_display = ("message", "sent", "status_label",
+    # The lead's link shares the status column (a column of its own would not fit).
+    list_display = ("message", "sent", "status_and_lead",
                     "google_proxy_opens", "human_opens", "machine_opens", "clicks")
     list_display_links = ("message",)
     list_filter = ("campaign", "sent_at", StatusFilter, GoogleProxyFilter, OpenedViaFilter)
@@ -342,15 +345,16 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     list_per_page = 50
     readonly_fields = ("public_id", "created", "status_label", "first_open",
                        "first_human_open", "opens_total", "human_opens", "machine_opens",
-                       "google_proxy_opens", "clicks", "human_clicks", "scanner_clicks")
+                       "google_proxy_opens", "clicks", "human_clicks", "scanner_clicks", "lead_link")
     change_form_template = "admin/django_leadpixel/message/change_form.html"
     change_list_template = "admin/django_leadpixel/message/change_list.html"
 
     def get_fieldsets(self, request, obj=None):
-        message = (None, {"fields": ("recipient", "subject", "campaign", "sent_at",
-                                     "tracking_consent", "metadata")})
+        fields: tuple[str, ...] = ("recipient", "subject", "campaign", "sent_at", "tracking_consent",
+                                   "metadata")
         if obj is None:
-            return [message]
+            return [(None, {"fields": fields})]
+        message = (None, {"fields": (*fields, "lead_link")})
         return [
             message,
             (_("What happened"), {"fields": (
@@ -368,9 +372,18 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
     # --- figures -------------------------------------------------------------------------
 
+    @admin.display(description=_("lead"))
+    def lead_link(self, obj) -> str:
+        return lead_link(obj.recipient, self.admin_site.name)
+
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj) -> str:
         return Status(obj.status).label
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_and_lead(self, obj) -> str:
+        return format_html('{}<br><span class="lp-lead">{}</span>', Status(obj.status).label,
+                           lead_link(obj.recipient, self.admin_site.name))
 
     @admin.display(description=header("Message", "Recipient, then subject"), ordering="recipient")
     def message(self, obj) -> str:
@@ -569,8 +582,10 @@ class EventAdmin(LargeTableMixin, ReadOnlyMixin, admin.ModelAdmin):
     def message_link(self, obj) -> str:
         url = reverse("admin:django_leadpixel_message_change", args=[obj.message_id],
                       current_app=self.admin_site.name)
-        return format_html('<a href="{}">{}</a><br>{}', url, clipped(obj.message.recipient, 9),
-                           clipped(obj.message.subject, 9))
+        # The lead's link under it: a column of its own would not fit 1,400 px.
+        return format_html('<a href="{}">{}</a><br>{}<br><span class="lp-lead">{}</span>', url,
+                           clipped(obj.message.recipient, 9), clipped(obj.message.subject, 9),
+                           lead_link(obj.message.recipient, self.admin_site.name))
 
     @admin.display(description=_("source"), ordering="source")
     def source_badge(self, obj) -> str:
@@ -670,6 +685,112 @@ class DownloadAdmin(EventAdmin):
     def document_title(self, obj) -> str:
         return obj.document.title if obj.document else str(_("(deleted document)"))
 
+
+
+# --- visits and leads --------------------------------------------------------------------
+
+
+def lead_link(email: str, site: str = "admin") -> str:
+    """A link to the lead page of ``email`` (the address lowercased, as leads are keyed)."""
+    key = leads.normalise(email)
+    url = reverse("admin:django_leadpixel_lead_change", args=[quote(key)], current_app=site)
+    return format_html('<a href="{}">{}</a>', url, _("lead"))
+
+
+@admin.register(Visit)
+class VisitAdmin(EventAdmin):
+    list_display = ("occurred", "message_link", "source_badge", "page", "place_and_device")
+
+    @admin.display(description=header("Page", "Page viewed, and the host it came from"),
+                   ordering="path")
+    def page(self, obj) -> str:
+        if obj.referrer_host:
+            return format_html("{}<br>← {}", clipped(obj.path, 12), clipped(obj.referrer_host, 12))
+        return clipped(obj.path, 12)
+
+
+class EngagedFilter(admin.SimpleListFilter):
+    title = _("engaged by a person")
+    parameter_name = "engaged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No: machines only, or nothing"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(last_seen__isnull=self.value() == "no")
+        return queryset
+
+
+class LeadCampaignFilter(admin.SimpleListFilter):
+    title = _("campaign")
+    parameter_name = "campaign"
+
+    def lookups(self, request, model_admin):
+        campaigns = Message.objects.exclude(campaign="").order_by("campaign") \
+            .values_list("campaign", flat=True).distinct()[:200]
+        return [(c, c) for c in campaigns]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset & leads.leads(campaign=str(self.value()))
+        return queryset
+
+
+@admin.register(Lead)
+class LeadAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Leads: one recipient address across its messages, sortable by engagement score.
+
+    Readable by whoever may read messages (``view_message``); the lead page's
+    places, devices and timeline also need the permission to view each kind of event.
+    """
+
+    list_display = ("email", "messages", "opened", *(f"{kind}s" for kind in KINDS),
+                    "first_seen", "last_seen", "score")
+    list_filter = (EngagedFilter, LeadCampaignFilter, "last_seen")
+    search_fields = ("email",)
+    ordering = ("-score", "email")
+    show_full_result_count = False
+    list_per_page = 50
+    lead_template = "admin/django_leadpixel/lead/detail.html"
+
+    def has_view_permission(self, request, obj=None):
+        return can_view(request, Message)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        return queryset.filter(email__contains=leads.normalise(search_term)), False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        detail = leads.lead_detail(unquote(object_id))
+        if detail is None:
+            raise Http404(_("No message was sent to this address."))
+        events = all(can_view(request, model) for model in KINDS.values())
+        timeline = [{**entry, "label": entry["event"].source_label if entry["event"] else "",
+                     "place": place_of(entry["event"]) if entry["event"] else "",
+                     "device": device_of(entry["event"]) if entry["event"] else "",
+                     "message_url": reverse("admin:django_leadpixel_message_change",
+                                            args=[entry["message"].pk], current_app=self.admin_site.name)}
+                    for entry in detail["timeline"]] if events else []
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": detail["email"],
+            "detail": detail,
+            "lead": detail["lead"],
+            "kinds": [(kind, getattr(detail["lead"], f"{kind}s", 0)) for kind in KINDS],
+            "events_hidden": not events,
+            "timeline": timeline,
+            "timeline_limit": leads.LEAD_TIMELINE_LIMIT,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.lead_template, context)
 
 
 def add_report_to_app_list(site: admin.AdminSite) -> None:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate, pre_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,8 +15,13 @@ class LeadPixelConfig(AppConfig):
         # the task that enriches them is connected here, so ingest never
         # imports the tasks (django-post-office's apps.py does the same).
         from . import checks, signals, tasks  # noqa: F401
+        from .reports import leads
 
         signals.events_stored.connect(tasks.enrich_stored, dispatch_uid="leadpixel-enrich")
+        # The lead view is made from the event kinds: dropped before each migrate
+        # (PostgreSQL refuses to alter a column a view reads), made again after it.
+        pre_migrate.connect(leads.before_migrate, sender=self, dispatch_uid="leadpixel-lead-view")
+        post_migrate.connect(leads.after_migrate, sender=self, dispatch_uid="leadpixel-lead-view")
         connect_anymail()
 
 

@@ -22,6 +22,8 @@ BEAT_SCHEDULE = {
     "leadpixel-sweep": {"task": "django_leadpixel.tasks.sweep", "schedule": 60.0},
     # Keep the report rollup current (reports are exact without it, only slower).
     "leadpixel-rollup": {"task": "django_leadpixel.tasks.refresh_reports", "schedule": 60.0},
+    # Bring the lead list up to date (PostgreSQL keeps it in a materialized view).
+    "leadpixel-leads": {"task": "django_leadpixel.tasks.refresh_leads", "schedule": 300.0},
     # Delete messages older than LEADPIXEL["RETENTION_DAYS"] (no-op when None).
     "leadpixel-purge": {"task": "django_leadpixel.tasks.purge",
                         "schedule": crontab(hour=3, minute=17)},

@@ -47,9 +47,17 @@ TYPES: dict[str, tuple[type, ...]] = {
     "EMAIL_BACKEND": (str,),
     "LINT_ON_SEND": (str,),
     "ESP_DEDUP_WINDOW": (int, float),
+    "VISIT_HOSTS": (list, tuple),
+    "VISIT_PARAM": (str,),
+    "VISIT_COOKIE": (str,),
+    "VISIT_COOKIE_AGE": (int,),
+    "VISIT_STRIP_PARAM": (bool,),
+    "VISIT_EXCLUDE": (list, tuple),
+    "VISIT_REPEAT_SECONDS": (int, float),
+    "VISIT_RESPECT_GPC": (bool,),
 }
 POSITIVE = {"RETENTION_DAYS", "USER_AGENT_MAX_LENGTH", "BATCH_SIZE", "IP_PROXY_COUNT",
-            "INGEST_MAX_LENGTH"}
+            "INGEST_MAX_LENGTH", "VISIT_COOKIE_AGE"}
 
 
 def _type_ok(key: str, value: Any) -> bool:

@@ -91,6 +91,26 @@ DEFAULTS: dict[str, Any] = {
     # Tracked documents: redirect to the storage's own URL (S3 and similar sign
     # it and make it expire) instead of streaming the file through Django.
     "DOCUMENT_REDIRECT": False,
+    # Visits on the sender's own site (README "From click to lead"). Hosts a click
+    # may tag with the signed visitor parameter: exact names, or ".example.com"
+    # for the domain and every subdomain. Empty: no click is ever tagged.
+    "VISIT_HOSTS": [],
+    # Name of the query parameter that carries the visitor value.
+    "VISIT_PARAM": "lp",
+    # The first-party cookie VisitMiddleware sets, and its lifetime in seconds.
+    "VISIT_COOKIE": "leadpixel_visitor",
+    "VISIT_COOKIE_AGE": 90 * 24 * 3600,
+    # VisitMiddleware answers the tagged landing with one redirect to the same
+    # address without the parameter (the cookie set on that redirect).
+    "VISIT_STRIP_PARAM": True,
+    # Path prefixes VisitMiddleware never records (static, media, the admin and
+    # the tracking endpoints are skipped anyway).
+    "VISIT_EXCLUDE": [],
+    # Views of one path by one visitor within this many seconds count once.
+    "VISIT_REPEAT_SECONDS": 60,
+    # Honour the browser's Global Privacy Control (Sec-GPC: 1): no parameter,
+    # cookie or visit. False only where the law and your policy allow it.
+    "VISIT_RESPECT_GPC": True,
 }
 
 IMPORT_STRINGS = {"REQUEST_INFO_FUNCTION", "API_PERMISSION_CLASSES"}

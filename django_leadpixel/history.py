@@ -30,6 +30,11 @@ And, once enrichment knows the click's network: a browser click from a
 mail-security vendor's ASN is ``unknown`` (its sandbox, or a person behind its
 browser isolation), as ``classify`` says of the vendors' shipped ranges.
 
+A visit on the sender's site (``Visit``) follows the click whose id it carries:
+scanners follow the redirect and load the page, so a visit after a scanner's
+(or a bot's) click is a scanner's visit (``settle_visits``), and visits that
+follow a click convicted later are convicted with it.
+
 Anything else keeps the request's verdict. Only clicks a person could have
 made (``human``, ``unknown``) are judged again (and an HTTP library's, which
 a burst names a scanner), so history never turns a machine into a person;
@@ -47,7 +52,8 @@ from typing import Any
 
 from . import addresses, enrichment, ranges
 from .classify import Verdict, classify
-from .models import PERSON_SOURCES, Click, Message, Open
+from .conf import app_settings
+from .models import PERSON_SOURCES, SCANNER_CLICK_SOURCES, Click, Message, Open, Visit
 
 # Clicks on different links of one message closer together than this are a
 # burst: a person does not click several links of one email within a second.
@@ -375,6 +381,8 @@ def settle(rows: list[Click], *, opens: Iterable[Any] = (),
     for (source, reason, operator, again), pks in neighbours.items():
         fields = {"source": source, "reason": reason, "operator": operator}
         Click.objects.filter(pk__in=pks).update(**fields, **({"enriched_at": None} if again else {}))
+    convict_visits([click for click in clicks if click.pk in changed and (stored or click.pk not in mine)
+                    and click.source in SCANNER_CLICK_SOURCES])
     if stored and result:
         by_fields = defaultdict(list)
         for row in result:
@@ -383,3 +391,64 @@ def settle(rows: list[Click], *, opens: Iterable[Any] = (),
             Click.objects.filter(pk__in=pks).update(source=source, reason=reason,
                                                     operator=operator)
     return result
+
+
+# --- visits follow their click ------------------------------------------------------
+
+VISIT_REASON = "Follows a {source} click: scanners load the pages they are sent to"
+# What settle_visits reads of a visit (enrichment reads these too).
+VISIT_FIELDS = ("id", "message_id", "click_id", "source", "reason", "operator", "anonymous")
+
+
+def visit_verdict(base: Verdict, click: Any | None) -> Verdict:
+    """A visit's verdict given the click it followed (None when unknown or gone)."""
+    if click is None or base.source not in UNSETTLED or click.source not in SCANNER_CLICK_SOURCES:
+        return base
+    return Verdict("scanner", VISIT_REASON.format(source=click.source), click.operator)
+
+
+def settle_visits(rows: list[Visit], *, clicks: Iterable[Any] = (), stored: bool = True) -> list[Visit]:
+    """Visits whose click was a scanner's (or a bot's) become scanner visits.
+
+    ``clicks``: clicks not stored yet (a batch); the others are read by id. Only
+    visits a person could have made (``UNSETTLED``) are judged. Returns the
+    changed rows (changed in memory; in the database too when ``stored``).
+    """
+    candidates = [row for row in rows if row.click_id and row.source in UNSETTLED]
+    if not candidates:
+        return []
+    known = {click.pk: click for click in clicks}
+    missing = {row.click_id for row in candidates} - set(known)
+    if missing:
+        known.update({click.pk: click for click in
+                      Click.objects.filter(pk__in=missing).only("id", "source", "operator")})
+    changed = []
+    for row in candidates:
+        verdict = visit_verdict(Verdict(row.source, row.reason, row.operator), known.get(row.click_id))
+        if verdict.source != row.source:
+            row.source, row.reason, row.operator = verdict.source, verdict.reason, verdict.operator
+            changed.append(row)
+    if stored:
+        by_operator = defaultdict(list)
+        for row in changed:
+            by_operator[(row.reason, row.operator)].append(row.pk)
+        for (reason, operator), pks in by_operator.items():
+            Visit.objects.filter(pk__in=pks).update(source="scanner", reason=reason, operator=operator)
+    return changed
+
+
+def convict_visits(clicks: Sequence[Any]) -> int:
+    """Stored visits that followed these clicks, now known to be a machine's, become
+    scanner visits, and go back to enrichment to be masked. Returns rows changed.
+
+    Only while ``VISIT_HOSTS`` is set: without it no click carries a visitor value,
+    and the request path of a project without visits pays no query for them.
+    """
+    if not clicks or not app_settings.VISIT_HOSTS:
+        return 0
+    by_source: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for click in clicks:
+        by_source[(click.source, click.operator)].append(click.pk)
+    return sum(Visit.objects.filter(click_id__in=pks, source__in=UNSETTLED).update(
+        source="scanner", reason=VISIT_REASON.format(source=source), operator=operator,
+        enriched_at=None) for (source, operator), pks in by_source.items())

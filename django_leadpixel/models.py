@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from django.db import DatabaseError, models, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,8 +32,9 @@ from .sources import (
 )
 
 SOURCE_LABELS = dict(SOURCES)
-__all__ = ["Message", "Open", "Click", "Document", "Download", "Disposition", "Status", "KINDS",
-           "KIND_FIELDS", "REPEAT_KEYS", "CLASSIFIED_AS", "PERSON_SOURCES", "PROXY_SOURCES",
+__all__ = ["Message", "Open", "Click", "Document", "Download", "Disposition", "Visit", "Lead",
+           "LEAD_WEIGHTS", "Status", "KINDS", "EventModel", "KIND_FIELDS", "REPEAT_KEYS", "CLASSIFIED_AS",
+           "CONSENT_ONLY", "PERSON_SOURCES", "PROXY_SOURCES",
            "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
 logger = logging.getLogger("django_leadpixel")
@@ -144,6 +145,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["sent_at"], name="leadpixel_msg_sent"),
             models.Index(fields=["campaign", "sent_at"], name="leadpixel_msg_campaign_sent"),
+            # A lead is a recipient address whatever its case (reports.leads).
+            models.Index(Lower("recipient"), name="leadpixel_msg_recipient_ci"),
         ]
 
     def __str__(self) -> str:
@@ -384,20 +387,60 @@ class Download(Event):
         return f"download of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
 
 
-# An event's kind ("open", "click", "download", as hits, tokens and tasks name it)
-# and its model; the other way round it is ``event._meta.model_name``.
-EventModel = type[Event]
-KINDS: dict[str, Any] = {"open": Open, "click": Click, "download": Download}
+class Visit(Event):
+    """A page view on the sender's own site by the reader of a message (a click's
+    visitor value, kept in a first-party cookie by ``middleware.VisitMiddleware`` or
+    reported to the beacon). Stored only with tracking consent."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="visits",
+                                verbose_name=_("message"), db_index=False)
+    click_id = models.UUIDField(_("click"), null=True, blank=True,
+                                help_text=_("The click that brought the visitor."))
+    path = models.TextField(_("page"))
+    referrer_host = models.CharField(_("referrer host"), max_length=255, blank=True)
+
+    class Meta(Event.Meta):
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        indexes = [
+            models.Index(fields=["message", "occurred_at"], name="leadpixel_visit_msg_time"),
+            # A click convicted after its visits were stored convicts them (history).
+            models.Index(fields=["click_id"], name="leadpixel_visit_click"),
+            models.Index(fields=["message", "source"], name="leadpixel_visit_msg_source"),
+            models.Index(fields=["occurred_at"], name="leadpixel_visit_time"),
+            models.Index(fields=["source", "occurred_at"], name="leadpixel_visit_source_time"),
+            models.Index(fields=["occurred_at"], condition=Q(enriched_at__isnull=True),
+                         name="leadpixel_visit_unenriched"),
+        ]
+
+    def __str__(self) -> str:
+        return f"visit of {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+EventModel = type[Open] | type[Click] | type[Download] | type[Visit]
+
+# The registries of event kinds: every table-driven path (hits, ingest, enrich,
+# retention, erase, the lead) reads these, so a new kind is a model and a line in each.
+#
+# An event's kind ("open", "click", "download", "visit", as hits, tokens and tasks
+# name it) and its model; the other way round it is ``event._meta.model_name``.
+KINDS: dict[str, EventModel] = {"open": Open, "click": Click, "download": Download, "visit": Visit}
 # Fields a hit of the kind carries besides the common ones (the spool line, the
-# stored row and what makes two hits the same hit again).
+# stored row; ``ingest.hits.Hit`` has an attribute of each name).
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "open": ("image",), "click": ("url", "position", "honeypot"), "download": ("document_id",),
+    "visit": ("path", "referrer_host", "click_id"),
 }
-# What tells two hits of a kind apart beyond address, agent and method.
+# What each kind adds to ``sql.REPEAT_FIELDS`` (address, agent, method) to tell one
+# hit from another.
 REPEAT_KEYS: dict[str, tuple[str, ...]] = {"open": ("image",), "click": ("url",),
-                                           "download": ("document_id",)}
-# Kinds judged as clicks are (scanners fetch links and files alike).
-CLASSIFIED_AS: dict[str, str] = {"open": "open", "click": "click", "download": "click"}
+                                           "download": ("document_id",), "visit": ("path",)}
+# The rules each kind is judged by: scanners fetch links and files alike, and a page
+# view is a browser's navigation.
+CLASSIFIED_AS: dict[str, str] = {"open": "open", "click": "click", "download": "click",
+                                 "visit": "click"}
+# Kinds stored only for messages with tracking consent (never anonymously).
+CONSENT_ONLY: frozenset[str] = frozenset({"visit"})
 
 
 def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:
@@ -412,6 +455,49 @@ def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:
 def _text_limits(model: type[models.Model]) -> dict[str, int]:
     return {f.name: f.max_length for f in model._meta.concrete_fields
             if isinstance(f, models.CharField) and f.max_length}
+
+
+# --- the lead: one recipient address across its messages ---------------------------
+
+# Points per event of a person, by kind, in the engagement score (reports.leads).
+LEAD_WEIGHTS: dict[str, int] = {"open": 1, "click": 3, "visit": 2, "download": 3}
+
+
+class Lead(models.Model):
+    """One recipient address (lowercased) across all its messages: a read-only row of
+    the ``leadpixel_lead`` database view, which ``reports.leads`` (re)creates after
+    each ``migrate`` from ``KINDS``, so every event kind has its count.
+
+    Counts are of a person's events only (``PERSON_SOURCES``: machines, Apple's
+    prefetch and scanners excluded); ``score`` is documented in ``reports.leads``.
+    """
+
+    email = models.CharField(_("email"), max_length=254, primary_key=True)
+    messages = models.PositiveIntegerField(_("messages sent"))
+    opened = models.PositiveIntegerField(_("opened by a person"),
+                                         help_text=_("Messages opened by a person."))
+    first_seen = models.DateTimeField(_("first seen"), null=True)
+    last_seen = models.DateTimeField(_("last seen"), null=True)
+    last_sent = models.DateTimeField(_("last sent"))
+    score = models.FloatField(_("engagement score"))
+
+    class Meta:
+        managed = False
+        db_table = "leadpixel_lead"
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-score", "email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+# One count per event kind: "opens", "clicks", "visits", ...
+for _kind, _model in KINDS.items():
+    models.PositiveIntegerField(
+        _model._meta.verbose_name_plural, default=0,
+        help_text=_("Events of a person.")).contribute_to_class(Lead, f"{_kind}s")
+del _kind, _model
 
 
 # --- the report rollup's cells and their markers ------------------------------------

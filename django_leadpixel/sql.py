@@ -48,7 +48,7 @@ from typing import Any, NamedTuple, cast
 from django.db import DatabaseError, connections, models
 
 from .conf import app_settings
-from .models import KINDS, REPEAT_KEYS, Message
+from .models import CONSENT_ONLY, KINDS, REPEAT_KEYS, EventModel, Message
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -206,7 +206,7 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
         return "%s" if text is None else text
 
     for f in model._meta.concrete_fields:
-        columns.append(quote(f.column))
+        columns.append(quote(f.column))  # type: ignore[arg-type]  # a concrete field has a column
         if from_message and f.name == "message":
             values.append("m.id")
         elif from_message and f.name in CONSENT_FIELDS:
@@ -227,6 +227,8 @@ def insert_plan(kind: str, alias: str, dynamic: frozenset[str],
         types.append(param_type(Message._meta.get_field("public_id"), conn))
         slots.append((cast(models.Field, Message._meta.get_field("public_id")), "public_id"))
         guard = _repeat_guard(model, conn, without, slots, types) if repeats else ""
+        if kind in CONSENT_ONLY:  # never stored anonymously: nothing without consent
+            guard = " AND m.tracking_consent" + guard
         return InsertPlan(insert + f"SELECT {', '.join(values)} FROM "
                           f"{quote(Message._meta.db_table)} m WHERE m.public_id = %s{guard} "
                           "RETURNING message_id, anonymous", slots, tuple(types))
@@ -289,7 +291,7 @@ def _repeat_guard(model, conn, without: dict[str, Any], slots: list, types: list
 # --- a batch, one statement -------------------------------------------------------
 
 
-def insert_many(connection, model: Any, rows: list) -> None:
+def insert_many(connection, model: EventModel, rows: list) -> None:
     """Insert ``rows`` of ``model``, skipping ids stored before (one statement on PostgreSQL)."""
     if not rows:
         return

@@ -18,7 +18,7 @@ from django.db import DatabaseError, InterfaceError
 
 from . import jobs
 from .ingest import buffer
-from .reports import rollup
+from .reports import leads, rollup
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -66,6 +66,12 @@ def reclassify() -> dict:
 @shared_task(name="django_leadpixel.tasks.refresh_reports", acks_late=True, **RETRY)
 def refresh_reports(limit: int | None = 500) -> dict:
     return rollup.refresh(limit)
+
+
+@shared_task(name="django_leadpixel.tasks.refresh_leads", acks_late=True, **RETRY)
+def refresh_leads() -> bool:
+    """Bring the lead list up to date (PostgreSQL's materialized view; ``reports.leads``)."""
+    return leads.refresh()
 
 
 @shared_task(name="django_leadpixel.tasks.enrich_events", acks_late=True, ignore_result=True,
@@ -140,7 +146,7 @@ def enrich_stored(sender, *, kind: str, ids, **kwargs) -> None:
 
 
 def enqueue_enrichment(kind: str, event_id) -> None:
-    """Enrich the stored ``kind`` ("open" or "click") event ``event_id`` soon."""
+    """Enrich the stored ``kind`` ("open", "click", "visit": ``models.KINDS``) event ``event_id`` soon."""
     if enrich_events.app.conf.task_always_eager:
         # Eager mode (the example project, tests): no broker, run it here.
         try:

@@ -11,6 +11,9 @@ Payloads (all integers big-endian):
 - open:  version(1) | message public id (16)
 - click: version(1) | message public id (16) | flags(1) | position(2) | destination (UTF-8,
   zlib-compressed when flags & COMPRESSED)
+- visitor: version(1) | message public id (16) | click event id (16): the value a click
+  appends to a destination on the sender's own site (``VISIT_HOSTS``), under its own
+  salt, so it can be neither forged nor moved to another message or click
 
 The click token carries its destination so the redirect works with the
 database down and after retention has purged the message.
@@ -24,7 +27,7 @@ import unicodedata
 import uuid
 import zlib
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -39,12 +42,14 @@ __all__ = ["BadToken", "DestinationTooLong", "UnsafeDestination", "ClickTarget",
            "read_click_token", "check_destination", "pixel_url", "click_url", "absolute_url",
            "ImageTarget", "DownloadTarget", "check_image_path", "image_type", "slug",
            "make_image_token", "read_image", "make_download_token", "read_download", "image_url",
-           "download_url", "IMAGE_TYPES"]
+           "download_url", "IMAGE_TYPES",
+           "Visitor", "make_visitor", "read_visitor", "visit_host", "tag_destination", "untag"]
 
 VERSION = 1
 MAC_BYTES = 12  # 96 bits: far beyond what an online guesser can try
 OPEN_SALT = "django_leadpixel.tokens.open"
 CLICK_SALT = "django_leadpixel.tokens.click"
+VISITOR_SALT = "django_leadpixel.tokens.visitor"
 MAX_TOKEN_LENGTH = 4096  # longer tokens are rejected before any decoding work
 MAX_DESTINATION_LENGTH = 2000
 
@@ -342,3 +347,65 @@ def download_url(message_id: uuid.UUID, document_id: uuid.UUID, name: str, ext: 
     token = make_download_token(message_id, document_id, consent=consent)
     ext = _SLUG_DROP.sub("", (ext or "").lower())[:10] or "bin"
     return absolute_url(reverse("leadpixel:download", args=[token, slug(name), ext]))
+# --- the visitor value: from a click to the sender's own site -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """Who a visit belongs to: a message (public id) and the click that led there."""
+
+    message_id: uuid.UUID
+    click_id: uuid.UUID
+
+
+def make_visitor(message_id: uuid.UUID, click_id: uuid.UUID) -> str:
+    """The signed visitor value (72 base32 letters): no email address, nothing to guess."""
+    return _encode(VISITOR_SALT, bytes([VERSION]) + message_id.bytes + click_id.bytes)
+
+
+def read_visitor(value: str) -> Visitor:
+    """The visitor a value names; ``BadToken`` unless we signed exactly it."""
+    if not isinstance(value, str) or len(value) > 128:
+        raise BadToken("not a visitor value")
+    body = _decode(VISITOR_SALT, value)
+    if len(body) != 32:
+        raise BadToken("bad visitor payload")
+    return Visitor(uuid.UUID(bytes=body[:16]), uuid.UUID(bytes=body[16:]))
+
+
+def visit_host(url: str, hosts) -> bool:
+    """Whether ``url`` points at one of ``hosts`` (``VISIT_HOSTS``): an exact host name,
+    or ``".example.com"`` for example.com and any of its subdomains. Case-insensitive;
+    a port or user information in the URL does not change the host."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if not host:
+        return False
+    for pattern in hosts or ():
+        pattern = str(pattern).strip().rstrip(".").lower()
+        if not pattern:
+            continue
+        if pattern.startswith("."):
+            if host == pattern[1:] or host.endswith(pattern):
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def tag_destination(url: str, param: str, value: str) -> str:
+    """``url`` with ``param=value`` in its query (an earlier ``param`` replaced); the
+    rest of the address, fragment included, as it was."""
+    parts = urlsplit(url)
+    kept = [pair for pair in parts.query.split("&")
+            if pair and pair.split("=", 1)[0] != param] if parts.query else []
+    query = "&".join([*kept, f"{param}={value}"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def untag(url_path: str, query: str, param: str) -> str:
+    """A request's path and query string without ``param`` (for the stripping redirect)."""
+    kept = [pair for pair in query.split("&") if pair and pair.split("=", 1)[0] != param]
+    return url_path + ("?" + "&".join(kept) if kept else "")

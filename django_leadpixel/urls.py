@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import path, re_path
 
 from . import views
 
@@ -13,4 +13,5 @@ urlpatterns = [
             name="image"),
     re_path(r"^d/(?P<token>[^/]*)/(?P<slug>[^/]*)\.(?P<ext>[A-Za-z0-9]{1,10})$", views.download,
             name="download"),
+    path("v/", views.beacon, name="beacon"),
 ]

@@ -1,4 +1,5 @@
-"""The public endpoints: the pixel, the click redirect, tracked images and documents.
+"""The public endpoints: the pixel, the click redirect, tracked images and documents,
+and the visit beacon.
 
 Thin on purpose: verify the token, hand the hit to ``ingest.record.record``, answer.
 Both endpoints answer correctly whatever else is down: a bad pixel token still
@@ -9,19 +10,25 @@ and never a redirect to an unsigned place.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
+import uuid
+from urllib.parse import urlsplit
 
+from django.core.cache import cache
 from django.http import (
     FileResponse,
     HttpRequest,
     HttpResponse,
+    HttpResponseBadRequest,
     HttpResponseNotFound,
     HttpResponseNotModified,
     HttpResponseRedirect,
+    QueryDict,
 )
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from . import tokens
 from .conf import app_settings
@@ -42,7 +49,7 @@ NO_CACHE_HEADERS = {
 }
 
 
-def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **extra) -> None:
+def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **extra) -> bool:
     # record() stores or spools whatever fails inside it; this guard covers a
     # custom REQUEST_INFO_FUNCTION that raises: the hit is kept without an
     # address rather than lost, and the endpoint never answers 500.
@@ -53,9 +60,26 @@ def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **ext
         logger.exception("leadpixel: REQUEST_INFO_FUNCTION failed; hit kept without an IP")
         ip, user_agent = None, meta.get("HTTP_USER_AGENT", "")
     purpose = meta.get("HTTP_SEC_PURPOSE") or meta.get("HTTP_PURPOSE") or ""
-    record(Hit(kind=kind, message_id=message_id, ip=ip, user_agent=str(user_agent or ""),
-               method=request.method or "GET", purpose=purpose[:32], consent=consent, **extra),
-           request)
+    return record(Hit(kind=kind, message_id=message_id, ip=ip, user_agent=str(user_agent or ""),
+                      method=request.method or "GET", purpose=purpose[:32], consent=consent,
+                      **extra), request)
+
+
+def gpc_refused(request: HttpRequest) -> bool:
+    """Whether the browser asks not to be tracked (``Sec-GPC: 1``) and we honour it."""
+    return app_settings.VISIT_RESPECT_GPC and request.META.get("HTTP_SEC_GPC", "").strip() == "1"
+
+
+def visit_destination(request: HttpRequest, target: tokens.ClickTarget, click_id: uuid.UUID) -> str:
+    """The click's destination, tagged with the signed visitor value when it is one of
+    the sender's own hosts (``VISIT_HOSTS``), the message has tracking consent and the
+    browser does not send ``Sec-GPC: 1``. Any other destination is left as signed."""
+    hosts = app_settings.VISIT_HOSTS
+    if not hosts or not target.consent or target.honeypot or gpc_refused(request) \
+            or not tokens.visit_host(target.destination, hosts):
+        return target.destination
+    value = tokens.make_visitor(target.message_id, click_id)
+    return tokens.tag_destination(target.destination, app_settings.VISIT_PARAM, value)
 
 
 def _gif() -> HttpResponse:
@@ -85,9 +109,10 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponseNotFound("Not found", content_type="text/plain")
     # HEAD is recorded too (classified as a machine: scanners check links with
     # HEAD), and answered with the same redirect.
+    click_id = uuid.uuid4()
     _record(request, "click", target.message_id, consent=target.consent, url=target.destination,
-            position=target.position, honeypot=target.honeypot)
-    response = HttpResponseRedirect(target.destination)
+            position=target.position, honeypot=target.honeypot, id=click_id)
+    response = HttpResponseRedirect(visit_destination(request, target, click_id))
     for name, value in NO_CACHE_HEADERS.items():
         response[name] = value
     response["Referrer-Policy"] = "no-referrer"
@@ -159,3 +184,82 @@ def download(request: HttpRequest, token: str, slug: str = "", ext: str = "") ->
     if snapshot is None:
         return files.gone()
     return files.serve(request, snapshot)
+# --- visits on the sender's own site ------------------------------------------------
+
+MAX_VISIT_PATH = 2000
+MAX_BEACON_BODY = 8192
+
+
+def host_of(url: str) -> str:
+    """The host name of a URL (a referrer), lowercased; empty when there is none."""
+    try:
+        return (urlsplit(url or "").hostname or "")[:255]
+    except ValueError:
+        return ""
+
+
+def first_view(visitor: tokens.Visitor, path: str) -> bool:
+    """False when this visitor viewed ``path`` within ``VISIT_REPEAT_SECONDS`` (Django's
+    cache remembers; a cache that fails counts the view, and the ingest's own
+    ``REPEAT_WINDOW`` still folds an identical hit into the stored one)."""
+    seconds = app_settings.VISIT_REPEAT_SECONDS
+    if not seconds:
+        return True
+    digest = hashlib.sha256(path.encode("utf-8", "replace")).hexdigest()[:24]
+    try:
+        return bool(cache.add(f"leadpixel:visit:{visitor.click_id.hex}:{digest}", 1, timeout=seconds))
+    except Exception:  # noqa: BLE001 - a cache that is down must not lose the visit
+        logger.warning("leadpixel: the cache did not answer; visit counted", exc_info=True)
+        return True
+
+
+def record_view(request: HttpRequest, visitor: tokens.Visitor, path: str, referrer: str = "") -> bool:
+    """Record one page view by ``visitor`` (``VisitMiddleware`` and the beacon).
+
+    Through the same fail-open path as opens and clicks (``ingest.record``):
+    stored, buffered or spooled; stored only for a message with tracking
+    consent. True when a visit was stored now.
+    """
+    path = (path or "/")[:MAX_VISIT_PATH]
+    if not first_view(visitor, path):
+        return False
+    return _record(request, "visit", visitor.message_id, consent=True, path=path,
+                   referrer_host=host_of(referrer), click_id=visitor.click_id)
+
+
+def _beacon_data(request: HttpRequest) -> QueryDict:
+    if request.method != "POST":
+        return request.GET
+    if request.POST:
+        return request.POST
+    # navigator.sendBeacon() with a string sends text/plain: read it as a form.
+    body = request.body[:MAX_BEACON_BODY]
+    return QueryDict(body.decode("utf-8", "replace"))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def beacon(request: HttpRequest) -> HttpResponse:
+    """A page view reported by a site that is not Django: ``lp`` (the visitor value the
+    page saw), ``url`` (the page, on one of ``VISIT_HOSTS``), ``ref`` (its referrer).
+
+    204 when understood (recorded, counted once, or refused by ``Sec-GPC: 1``);
+    400 for a missing or forged visitor value or a page elsewhere. Never 500.
+    """
+    data = _beacon_data(request)
+    try:
+        visitor = tokens.read_visitor(data.get(app_settings.VISIT_PARAM, ""))
+    except tokens.BadToken:
+        return HttpResponseBadRequest("Bad visitor value", content_type="text/plain")
+    url = data.get("url", "") or "/"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return HttpResponseBadRequest("Bad page address", content_type="text/plain")
+    if parts.netloc and not tokens.visit_host(url, app_settings.VISIT_HOSTS):
+        return HttpResponseBadRequest("Page not on a VISIT_HOSTS host", content_type="text/plain")
+    if not gpc_refused(request):
+        record_view(request, visitor, parts.path or "/", data.get("ref", ""))
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = NO_CACHE_HEADERS["Cache-Control"]
+    return response

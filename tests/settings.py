@@ -32,6 +32,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Inert without LEADPIXEL["VISIT_HOSTS"]: no click carries a visitor value.
+    "django_leadpixel.middleware.VisitMiddleware",
 ]
 
 ROOT_URLCONF = "tests.urls"

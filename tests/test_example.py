@@ -46,6 +46,17 @@ def test_demo_sets_up_and_records_classified_hits(tmp_path):
         "SELECT source, COUNT(*) FROM django_leadpixel_download GROUP BY source").fetchall())
     assert downloads.pop("human") == 2 and sum(downloads.values()) == 4, downloads
     assert list((tmp_path / "media").rglob("*.pdf"))
+    # Ada and Linus followed the offer into the example site's shop (VisitMiddleware).
+    visits = sqlite3.connect(db).execute(
+        "SELECT m.recipient, v.path, v.source FROM django_leadpixel_visit v "
+        "JOIN django_leadpixel_message m ON m.id = v.message_id ORDER BY v.occurred_at").fetchall()
+    assert [v for v in visits if v[0] == "ada@example.com"] == [
+        ("ada@example.com", "/shop/autumn/", "human"), ("ada@example.com", "/shop/boots/", "human")]
+    lead = sqlite3.connect(db).execute(
+        "SELECT messages, opened, visits, score > 0 FROM leadpixel_lead WHERE email = 'ada@example.com'"
+    ).fetchone()
+    assert lead == (1, 1, 2, 1)
+    assert "/admin/django_leadpixel/lead/ada_40example.com/change/" in result.stdout
 
 
 def test_example_settings_keep_debug_off_and_no_key_in_the_code(tmp_path):

@@ -23,7 +23,7 @@ LAYERS = {
     3: ("history",),
     4: ("ingest", "jobs", "reports", "documents", "mail"),
     5: ("views", "urls", "admin", "api", "templatetags", "management", "tasks", "beat",
-        "checks", "apps"),
+        "checks", "apps", "middleware"),
 }
 SERVICES = LAYERS[4]
 # What the pure layers must never import (DESIGN "Layout").

@@ -81,6 +81,10 @@ def _responses(ok: dict, *, not_found: bool = False) -> dict:
             **_THROTTLED}
 
 
+# The public name other API modules use (``api.leads``).
+schema_responses = _responses
+
+
 class LeadpixelAPIMixin(LeadpixelPermissionsMixin, _APIView):
     # drf-spectacular, whatever the host's DEFAULT_SCHEMA_CLASS
     schema: ViewInspector | None = AutoSchema()

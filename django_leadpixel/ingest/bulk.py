@@ -19,11 +19,25 @@ from .. import history, sql
 from ..classify import Verdict
 from ..conf import app_settings
 from ..enrichment import enrichment_for
-from ..models import KINDS, REPEAT_KEYS, Click, Message, Open, ReportDirty, fit
+from ..models import (
+    CONSENT_ONLY,
+    KINDS,
+    REPEAT_KEYS,
+    Click,
+    Download,
+    EventModel,
+    Message,
+    Open,
+    ReportDirty,
+    Visit,
+    fit,
+)
 from .events import build_event, send_recorded
 from .hits import Hit
 
 logger = logging.getLogger("django_leadpixel")
+
+AnyEvent = Open | Click | Download | Visit
 
 
 def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
@@ -48,13 +62,15 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
         model: set(model.objects.filter(pk__in=[h.id for h, _ in items]).values_list("pk", flat=True))
         for model in {KINDS[hit.kind] for hit, _ in items}
     }
-    events: list[Open | Click] = []
+    events: list[AnyEvent] = []
     seen: set[uuid.UUID] = set()
     for hit, verdict in items:
         message = messages.get(hit.message_id)
         model = KINDS[hit.kind]
         if message is None:
             counts["orphan"] += 1
+        elif hit.kind in CONSENT_ONLY and not message.tracking_consent:
+            counts["no_consent"] += 1
         elif hit.id in existing.get(model, ()) or hit.id in seen:
             counts["duplicate"] += 1
         else:
@@ -69,6 +85,8 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
                    opens=[event for event in events if isinstance(event, Open)],
                    sent_at={message.pk: message.sent_at for message in messages.values()},
                    stored=False)
+    history.settle_visits([event for event in events if isinstance(event, Visit)],
+                          clicks=[event for event in events if isinstance(event, Click)])
     for event in events:
         for name, value in fit(type(event), enrichment_for(event)).items():
             setattr(event, name, value)
@@ -96,7 +114,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     return counts
 
 
-def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], int]:
+def collapse_repeats(events: list[AnyEvent]) -> tuple[list[AnyEvent], int]:
     """``events`` without those that repeat an identical event of their message within
     ``REPEAT_WINDOW`` (the batch's own or a stored one), which count on its ``repeats``.
 
@@ -108,8 +126,8 @@ def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], in
         return events, 0
     window = timedelta(seconds=app_settings.REPEAT_WINDOW)
     times = [event.occurred_at for event in events]
-    stored: list[Open | Click] = []
-    for model in {type(event) for event in events}:
+    stored: list[AnyEvent] = []
+    for model in KINDS.values():
         ids = {event.message_id for event in events if type(event) is model}
         if ids:
             stored += model.objects.filter(
@@ -117,11 +135,11 @@ def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], in
                                                         max(times) + window)).only(
                 "id", "message_id", "occurred_at", *REPEAT_KEY_FIELDS[model], "repeats")
     batch = {id(event) for event in events}
-    groups: dict[tuple, list[Open | Click]] = defaultdict(list)
+    groups: dict[tuple, list[AnyEvent]] = defaultdict(list)
     for event in sorted([*stored, *events], key=lambda e: e.occurred_at):
         groups[_repeat_key(event)].append(event)
-    kept: list[Open | Click] = []
-    more: Counter[tuple[type[Open] | type[Click], Any]] = Counter()
+    kept: list[AnyEvent] = []
+    more: Counter[tuple[EventModel, Any]] = Counter()
     for group in groups.values():
         anchor = None
         for event in group:
@@ -135,7 +153,7 @@ def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], in
             anchor = event
             if id(event) in batch:
                 kept.append(event)
-    by_count: dict[tuple[type[Open] | type[Click], int], list[Any]] = defaultdict(list)
+    by_count: dict[tuple[EventModel, int], list[Any]] = defaultdict(list)
     for (kind, pk), n in more.items():
         by_count[(kind, n)].append(pk)
     for (kind, n), pks in by_count.items():
@@ -147,7 +165,7 @@ def collapse_repeats(events: list[Open | Click]) -> tuple[list[Open | Click], in
 REPEAT_KEY_FIELDS = {model: (*sql.REPEAT_FIELDS, *REPEAT_KEYS[kind]) for kind, model in KINDS.items()}
 
 
-def _repeat_key(event: Open | Click) -> tuple:
+def _repeat_key(event: AnyEvent) -> tuple:
     return (type(event), event.message_id,
             *(getattr(event, name) for name in REPEAT_KEY_FIELDS[type(event)]))
 
@@ -156,7 +174,7 @@ def _repeat_key(event: Open | Click) -> tuple:
 REFUSED_ROW = (DataError, IntegrityError, UnicodeError, ValueError)
 
 
-def insert_events(events: list[Open | Click]) -> None:
+def insert_events(events: list[AnyEvent]) -> None:
     """Insert events of either kind, skipping ids stored before (``sql.insert_many``)."""
     conn = transaction.get_connection()
     for model in KINDS.values():

@@ -21,7 +21,7 @@ from django.db.models import F, Q, Subquery
 from .. import sql
 from ..classify import Verdict
 from ..conf import app_settings
-from ..models import KINDS, REPEAT_KEYS, Message
+from ..models import CONSENT_ONLY, KINDS, REPEAT_KEYS, Message
 from . import budget
 from .events import announce_after_commit, build_event, stored_fields
 from .hits import Hit
@@ -37,7 +37,7 @@ class DirectBackend:
         if conn.features.can_return_columns_from_insert:
             return insert_hit(hit, verdict)
         message = message_for(hit)
-        if message is None:
+        if message is None or (hit.kind in CONSENT_ONLY and not message.tracking_consent):
             return None
         event = build_event(hit, message, verdict)
         if app_settings.REPEAT_WINDOW > 0 and count_repeat(hit, event.__dict__):

@@ -180,9 +180,9 @@ def drop_duplicates(sender: Any = None, kind: str = "", ids: Any = (), **kwargs:
     One query when the ESP reported nothing of these messages (the usual case), two
     when it did.
     """
-    model = KINDS.get(kind)
-    if model is None or not ids:
+    if kind not in URL or not ids:  # ESPs report opens and clicks only
         return
+    model = KINDS[kind]
     try:
         ours = model.objects.filter(pk__in=list(ids)).exclude(method=METHOD)
         theirs = list(model.objects.filter(method=METHOD, message__in=ours.values("message"))

@@ -15,7 +15,7 @@ from django.db import transaction
 from .. import addresses, signals
 from ..classify import Verdict
 from ..conf import app_settings
-from ..models import KINDS, Click, Message, Open
+from ..models import KIND_FIELDS, KINDS, Click, Download, Event, Message, Open, Visit
 from .hits import Hit
 
 logger = logging.getLogger("django_leadpixel")
@@ -33,31 +33,26 @@ def stored_fields(hit: Hit, verdict: Verdict, consent: bool) -> dict[str, Any]:
                       user_agent=hit.user_agent, anonymous=False)
     else:
         fields.update(ip=None, user_agent="", anonymous=True, reason=ANONYMOUS_REASON)
-    if hit.kind == "click":
-        fields.update(url=hit.url, position=hit.position, honeypot=hit.honeypot)
-    elif hit.kind == "open":
-        fields.update(image=hit.image)
-    elif hit.kind == "download":
-        fields.update(document_id=hit.document_id)
+    fields.update({name: getattr(hit, name) for name in KIND_FIELDS[hit.kind]})
     return fields
 
 
-def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click:
+def build_event(hit: Hit, message: Message, verdict: Verdict) -> Open | Click | Download | Visit:
     """The row to store, with the privacy rules applied."""
     return KINDS[hit.kind](message=message, **stored_fields(hit, verdict, message.tracking_consent))
 
 
 # The signal each kind's stored events are announced by.
 RECORDED_SIGNALS = {"open": signals.open_recorded, "click": signals.click_recorded,
-                    "download": signals.download_recorded}
+                    "download": signals.download_recorded, "visit": signals.visit_recorded}
 
 
-def signal_for(model):
-    return RECORDED_SIGNALS[model._meta.model_name]
+def signal_for(model: type[Event]):
+    return RECORDED_SIGNALS[str(model._meta.model_name)]
 
 
-def send_recorded(event: Open | Click, request) -> None:
-    """Send ``open_recorded``, ``click_recorded`` or ``download_recorded`` for a stored event.
+def send_recorded(event: Event, request) -> None:
+    """Send the kind's ``*_recorded`` signal (``RECORDED_SIGNALS``) for a stored event.
 
     ``send_robust``: a receiver's bug must not turn a stored event into a 500
     (or, for the pixel, into a broken image). It is logged instead.

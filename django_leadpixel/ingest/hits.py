@@ -30,7 +30,7 @@ __all__ = ["Hit", "SpoolLineError", "clean_text", "dumps", "from_line", "message
 class Hit:
     """What one tracking request saw, before it is stored."""
 
-    kind: str  # "open", "click" or "download" (``models.KINDS``)
+    kind: str  # a kind of ``models.KINDS``: "open", "click", "download" or "visit"
     message_id: uuid.UUID  # the message's public id
     ip: str | None = None  # full address, used in memory for classification only
     user_agent: str = ""
@@ -41,6 +41,10 @@ class Hit:
     honeypot: bool = False
     image: str = ""  # an open by a tracked image: its path; blank for the pixel
     document_id: uuid.UUID | None = None  # a download: the document's public id
+    # A visit's page (path and query), the host it came from and the click that led there.
+    path: str = ""
+    referrer_host: str = ""
+    click_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     occurred_at: datetime = field(default_factory=timezone.now)
     # False when the token says the message was sent without tracking consent.
@@ -86,6 +90,9 @@ def to_line(hit: Hit, verdict: Verdict) -> dict[str, Any]:
         line["image"] = hit.image
     elif hit.kind == "download":
         line["document"] = str(hit.document_id) if hit.document_id else None
+    elif hit.kind == "visit":
+        line.update(path=hit.path, referrer_host=hit.referrer_host,
+                    click_id=str(hit.click_id) if hit.click_id else None)
     return line
 
 
@@ -118,6 +125,9 @@ def from_line(text: str | bytes) -> tuple[Hit, Verdict]:
             honeypot=bool(data.get("honeypot", False)),
             image=str(data.get("image") or ""),
             document_id=uuid.UUID(data["document"]) if data.get("document") else None,
+            path=str(data.get("path", "")),
+            referrer_host=str(data.get("referrer_host", "")),
+            click_id=uuid.UUID(data["click_id"]) if data.get("click_id") else None,
         )
         if kind == "click":
             check_destination(hit.url)

@@ -19,18 +19,21 @@ from django.utils import timezone
 from .. import history, sql
 from ..conf import app_settings
 from ..enrichment import ENRICHED_FIELDS, READ_FIELDS, enrichment_for
-from ..models import KINDS, Click, Open, ReportDirty, fit
+from ..models import KINDS, Click, Download, EventModel, Open, ReportDirty, Visit, fit
 from .paging import EVENT_MODELS, locked_batch
 
 # What enrichment reads of a click, with what history.settle reads: the sweep loads nothing else.
 CLICK_READ_FIELDS = tuple(dict.fromkeys((*READ_FIELDS, *history.CLICK_FIELDS)))
 
 
+VISIT_READ_FIELDS = tuple(dict.fromkeys((*READ_FIELDS, *history.VISIT_FIELDS)))
+
+
 def read_fields(model) -> tuple[str, ...]:
-    return CLICK_READ_FIELDS if model is Click else READ_FIELDS
+    return {Click: CLICK_READ_FIELDS, Visit: VISIT_READ_FIELDS}.get(model, READ_FIELDS)
 
 
-def fields_of(row: Open | Click, now: datetime | None = None) -> dict[str, Any]:
+def fields_of(row: Open | Click | Download | Visit, now: datetime | None = None) -> dict[str, Any]:
     """The enrichment of one row, cut to its columns."""
     return fit(type(row), enrichment_for(row, now))
 
@@ -41,7 +44,7 @@ def settle_clicks(rows: list[Click]) -> list[Click]:
     return history.settle(rows)
 
 
-def write(model: type[Open] | type[Click], rows: list[Open | Click], *, only_new: bool) -> int:
+def write(model: EventModel, rows: list[Any], *, only_new: bool) -> int:
     """Write the enrichment of ``rows``: on PostgreSQL one statement per batch
     (``sql.update_many``), elsewhere one UPDATE per distinct set of values.
 
@@ -54,6 +57,8 @@ def write(model: type[Open] | type[Click], rows: list[Open | Click], *, only_new
     now = timezone.now()
     if model is Click:
         settle_clicks(cast("list[Click]", rows))  # a model's rows are of that model
+    elif model is Visit:
+        history.settle_visits(cast("list[Visit]", rows))
     ReportDirty.objects.mark_messages_after_commit(row.message_id for row in rows)
     if connection.vendor == "postgresql":
         return sql.update_many(connection, model, rows, lambda row: fields_of(row, now),
@@ -79,7 +84,7 @@ def enrich_one(kind: str, event_id: str) -> bool:
 
 
 def enrich_batches(
-    queryset_for: Callable[[type[Open] | type[Click]], QuerySet],
+    queryset_for: Callable[[EventModel], QuerySet],
     *,
     batch_size: int | None = None,
     max_batches: int | None = None,

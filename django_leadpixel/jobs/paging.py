@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from ..models import KINDS
+from ..models import KINDS, EventModel
 
 _M = TypeVar("_M", bound=Model)
 
-# Every kind of event (``models.KINDS``): the sweeps and the purge cover them all.
-EVENT_MODELS: tuple[Any, ...] = tuple(KINDS.values())
+EVENT_MODELS: tuple[EventModel, ...] = tuple(KINDS.values())
 
 
 def locked_batch(queryset: QuerySet[_M], size: int) -> list[_M]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from .. import history
 from ..classify import Verdict, classify
 from ..conf import app_settings
-from ..models import ESP_METHOD, Click, Download, Message, Open, ReportDirty
+from ..models import CLASSIFIED_AS, ESP_METHOD, Click, Download, Event, Message, Open, ReportDirty, Visit
 from .paging import EVENT_MODELS, iter_chunks
 
 
@@ -38,6 +38,7 @@ def reclassify(
         clicks = list(Click.objects.filter(message_id__in=sent_at).only(
             *fields, "honeypot", "url"))
         downloads = list(Download.objects.filter(message_id__in=sent_at).only(*fields))
+        visits = list(Visit.objects.filter(message_id__in=sent_at).only(*fields, "click_id"))
         changed = []
         for event in opens:
             if _rejudge(event, _request_verdict(event, "open")):
@@ -48,12 +49,17 @@ def reclassify(
         for event in clicks:
             if event.pk in judged and _rejudge(event, judged[event.pk]):
                 changed.append(event)
-        # Downloads are judged as clicks are, from their requests (history does not
-        # judge them yet).
+        # Downloads are judged by their requests with the rules of their kind
+        # (``CLASSIFIED_AS``: a click's; history does not judge them yet).
         for event in downloads:
-            if _rejudge(event, _request_verdict(event, "click")):
+            if _rejudge(event, _request_verdict(event, CLASSIFIED_AS["download"])):
                 changed.append(event)
-        for event in (*opens, *clicks, *downloads):
+        by_pk = {click.pk: click for click in clicks}
+        for event in visits:  # a visit follows its click, as judged just now
+            if _rejudge(event, history.visit_verdict(_request_verdict(event, CLASSIFIED_AS["visit"]),
+                                                     by_pk.get(event.click_id))):
+                changed.append(event)
+        for event in (*opens, *clicks, *downloads, *visits):
             if not event.anonymous and (not event.ip or app_settings.ANONYMIZE_IP):
                 totals["anonymised"] += 1
         for model in EVENT_MODELS:
@@ -61,14 +67,14 @@ def reclassify(
             if rows:
                 model.objects.bulk_update(rows, ["source", "reason", "operator", "enriched_at"])
         ReportDirty.objects.mark_messages_after_commit(event.message_id for event in changed)
-        totals["seen"] += len(opens) + len(clicks) + len(downloads)
+        totals["seen"] += len(opens) + len(clicks) + len(downloads) + len(visits)
         totals["changed"] += len(changed)
         if progress:
-            progress(len(opens) + len(clicks) + len(downloads))
+            progress(len(opens) + len(clicks) + len(downloads) + len(visits))
     return totals
 
 
-def _request_verdict(event: Open | Click | Download, kind: str) -> Verdict:
+def _request_verdict(event: Event, kind: str) -> Verdict:
     """What an event's stored request shows; an anonymous event, and one an ESP reported
     (judged with the ESP's flags, not stored), keep their stored verdict."""
     if event.anonymous or event.method == ESP_METHOD:
@@ -78,7 +84,7 @@ def _request_verdict(event: Open | Click | Download, kind: str) -> Verdict:
                     honeypot=honeypot)
 
 
-def _rejudge(event: Open | Click | Download, verdict: Verdict) -> bool:
+def _rejudge(event: Event, verdict: Verdict) -> bool:
     """Give ``event`` the verdict; True when anything stored changes."""
     source, reason, operator = verdict.source, verdict.reason[:255], verdict.operator
     if event.anonymous:

@@ -19,7 +19,7 @@ def purge(days: int | None = None, *, now: datetime | None = None,
 
     ``days`` defaults to ``LEADPIXEL["RETENTION_DAYS"]``; None keeps everything.
     Returns the number of messages deleted; ``totals``, when given, is added
-    the messages, opens and clicks deleted (the command reports them).
+    the messages and events of each kind deleted ("opens", "clicks", "visits") (the command reports them).
     """
     days = app_settings.RETENTION_DAYS if days is None else days
     if days is None:
@@ -55,7 +55,7 @@ def _delete_messages(queryset: QuerySet, batch_size: int | None,
             break
         cells |= ReportDirty.objects.keys_of_messages(ids)
         with transaction.atomic():
-            for kind, model in KINDS.items():
+            for kind, model in KINDS.items():  # "opens", "clicks", "visits", ...
                 counts[f"{kind}s"] += model.objects.filter(message_id__in=ids).delete()[0]
             counts["messages"] += Message.objects.filter(pk__in=ids).delete()[0]
     # One marker per cell, not per message or batch (the rollup also sees a

@@ -21,6 +21,7 @@ else installed. Environment variables switch to production-like parts:
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Visits on the sender's own site (the demo's /shop/): README "From click to lead".
+    "django_leadpixel.middleware.VisitMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"
@@ -117,6 +120,9 @@ LEADPIXEL = {
     "BASE_URL": os.environ.get("LEADPIXEL_BASE_URL", "http://127.0.0.1:8000"),
     "SPOOL_FILE": os.environ.get("LEADPIXEL_SPOOL_FILE", str(BASE_DIR / "leadpixel-spool.jsonl")),
 }
+# The example site is also the sender's shop (/shop/): clicks to its own host carry
+# the signed visitor value that VisitMiddleware turns into visits.
+LEADPIXEL["VISIT_HOSTS"] = [urlsplit(LEADPIXEL["BASE_URL"]).hostname or "127.0.0.1"]
 if os.environ.get("LEADPIXEL_INGEST"):  # "redis": buffered ingestion (see the README)
     LEADPIXEL["INGEST"] = os.environ["LEADPIXEL_INGEST"]
     LEADPIXEL["INGEST_REDIS_URL"] = os.environ.get("LEADPIXEL_INGEST_REDIS_URL",

@@ -39,7 +39,7 @@ def test_erase_clears_spool_files_and_says_what_it_removed(tmp_path):
                                       "SPOOL_FILE": str(spool)}):
         call_command("leadpixel_erase", "GONE@example.com", "--spool", str(moved), stdout=out)
     text = out.getvalue()
-    assert "erased 1 message to GONE@example.com, 1 open, 1 click and 0 downloads" in text
+    assert "erased 1 message to GONE@example.com, 1 open, 1 click, 0 downloads and 0 visits" in text
     assert f"removed 1 waiting hit from spool file {spool}" in text
     assert f"removed 1 waiting hit from spool file {moved}" in text
     assert str(gone.public_id) not in spool.read_text() + moved.read_text()
@@ -97,6 +97,6 @@ def test_purge_says_what_went_with_the_messages_and_marks_cells_not_messages():
     with override_settings(LEADPIXEL={"BASE_URL": "https://mail.example.com",
                                       "RETENTION_DAYS": 1, "BATCH_SIZE": 7}):
         call_command("leadpixel_purge", stdout=out)
-    assert "deleted 30 messages, with 60 opens, 30 clicks and 0 downloads" in out.getvalue()
+    assert "deleted 30 messages, with 60 opens, 30 clicks, 0 downloads and 0 visits" in out.getvalue()
     assert Open.objects.count() == Click.objects.count() == 0
     assert ReportDirty.objects.count() == 6  # one per cell, whatever the batches

@@ -13,7 +13,7 @@ from ..progress import counted
 
 
 class Command(BaseCommand):
-    help = ("Erase everything stored about one recipient: their messages, opens and clicks, "
+    help = ("Erase everything stored about one recipient: their messages, opens, clicks and visits, "
             "the hits about them still waiting in the Redis buffer and in spool files, and "
             "the report cells that counted them (rebuilt at once).")
 
@@ -50,8 +50,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"erased {counted(totals['messages'], 'message', 'messages')} to {email.strip()}, "
             f"{counted(totals['opens'], 'open', 'opens')}, "
-            f"{counted(totals['clicks'], 'click', 'clicks')} and "
-            f"{counted(totals['downloads'], 'download', 'downloads')}")
+            f"{counted(totals['clicks'], 'click', 'clicks')}, "
+            f"{counted(totals['downloads'], 'download', 'downloads')} and "
+            f"{counted(totals['visits'], 'visit', 'visits')}")
         for where, n in lines.items():
             self.stdout.write(f"removed {counted(n, 'waiting hit', 'waiting hits')} from {where}")
         self.stdout.write(f"rebuilt {counted(rebuilt, 'report cell', 'report cells')}")

@@ -8,8 +8,9 @@ from ..progress import counted
 
 
 class Command(BaseCommand):
-    help = ("Delete messages sent more than RETENTION_DAYS days ago, with all their opens "
-            "and clicks, in batches. Click links keep redirecting: tokens carry their target.")
+    help = ("Delete messages sent more than RETENTION_DAYS days ago, with all their opens, "
+            "clicks and visits, in batches. Click links keep redirecting: tokens carry their "
+            "target.")
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, help='Override LEADPIXEL["RETENTION_DAYS"].')
@@ -24,5 +25,6 @@ class Command(BaseCommand):
         jobs.purge(days, totals=totals)
         self.stdout.write(f"deleted {counted(totals['messages'], 'message', 'messages')}, with "
                           f"{counted(totals['opens'], 'open', 'opens')}, "
-                          f"{counted(totals['clicks'], 'click', 'clicks')} and "
-                          f"{counted(totals['downloads'], 'download', 'downloads')}")
+                          f"{counted(totals['clicks'], 'click', 'clicks')}, "
+                          f"{counted(totals['downloads'], 'download', 'downloads')} and "
+                          f"{counted(totals['visits'], 'visit', 'visits')}")

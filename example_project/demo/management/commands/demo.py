@@ -15,17 +15,21 @@ import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from django_leadpixel.models import Document, Message
+from django_leadpixel.models import Document, Message, Visit
 
 # Real user agents, with where each one is published.
 CHROME_WINDOWS = (  # a desktop browser; uap-core tests/test_ua.yaml
@@ -49,13 +53,14 @@ SCANNER = "Kaspersky Lab CFR link resolver cfradmins@kaspersky.com"  # device-de
 USERNAME, PASSWORD = "admin", "leadpixel-demo"
 
 
-def send_tracked(recipients: list[str]) -> dict[str, tuple[Message, str]]:
+def send_tracked(recipients: list[str], shop_url: str) -> dict[str, tuple[Message, str]]:
     """Send demo/offer.html to each recipient through ``TrackingBackend`` (the example
     settings send through locmem): one Message and one instrumented copy each."""
     email = EmailMultiAlternatives("Our autumn offer", "Our autumn offer ends on Sunday.",
                                    "news@example.com", bcc=recipients,
                                    connection=get_connection("django_leadpixel.mail.TrackingBackend"))
-    email.attach_alternative(render_to_string("demo/offer.html", {"name": "reader"}), "text/html")
+    email.attach_alternative(render_to_string("demo/offer.html", {"name": "reader", "shop_url": shop_url}),
+                             "text/html")
     email.leadpixel = {"campaign": "autumn-demo"}
     email.send()
     copies = {copy.bcc[0]: copy.alternatives[0][0] for copy in mail.outbox[-len(recipients):]}
@@ -78,6 +83,7 @@ class Command(BaseCommand):
         client = Client(HTTP_HOST=urlsplit(f"http://{addrport}").hostname)
         now = timezone.now()
         document = self._document()
+        shop_url = settings.LEADPIXEL["BASE_URL"].rstrip("/") + "/shop/autumn/"
         # Addresses from MaxMind's own test data (GB, SE) and Google's proxy and
         # Apple's relay ranges, so the admin shows places for people only.
         people = [
@@ -86,7 +92,7 @@ class Command(BaseCommand):
             ("linus@example.com", IPHONE_MAIL, "89.160.20.112", True),
             ("tim@example.com", APPLE_MPP, "172.225.8.19", False),
         ]
-        outbox = send_tracked([recipient for recipient, *_ in people])
+        outbox = send_tracked([recipient for recipient, *_ in people], shop_url)
         for recipient, agent, ip, clicks in people:
             message, html = outbox[recipient]
             # Backdated as if sent two hours ago: a click right at delivery time is a scanner's.
@@ -98,17 +104,19 @@ class Command(BaseCommand):
             pdf = message.download_url(document)
             client.get(urlsplit(pixel).path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
             client.get(urlsplit(image).path, HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
-            if clicks:
-                client.get(urlsplit(links[0]).path, HTTP_USER_AGENT=IPHONE_SAFARI
-                           if "iPhone" in agent else agent, REMOTE_ADDR=ip)
+            if clicks:  # the offer's link leads into the shop: follow it there
+                browser = IPHONE_SAFARI if "iPhone" in agent else agent
+                self._visit_shop(addrport, urlsplit(links[0]).path, browser, ip)
                 # The reader opens the PDF: a viewer's first range is the download.
-                client.get(urlsplit(pdf).path, HTTP_USER_AGENT=IPHONE_SAFARI
-                           if "iPhone" in agent else agent, REMOTE_ADDR=ip, HTTP_RANGE="bytes=0-")
+                client.get(urlsplit(pdf).path, HTTP_USER_AGENT=browser, REMOTE_ADDR=ip,
+                           HTTP_RANGE="bytes=0-")
             # A mail gateway checking every link before delivery.
             for link in [*links, pdf]:
                 client.head(urlsplit(link).path, HTTP_USER_AGENT=SCANNER, REMOTE_ADDR="209.222.82.7")
+        lead_page = reverse("admin:django_leadpixel_lead_change", args=[quote("ada@example.com")])
         sample = Message.objects.first()
-        self.stdout.write(render_to_string("demo/email.html", {"message": sample, "document": document}))
+        self.stdout.write(render_to_string("demo/email.html", {"message": sample, "document": document,
+                                                            "shop_url": shop_url}))
         self.stdout.write("\nThe lint of a deliberately bad template (manage.py leadpixel_lint):")
         try:
             call_command("leadpixel_lint", "demo/bad_email.html", "--campaign", stdout=self.stdout)
@@ -118,11 +126,24 @@ class Command(BaseCommand):
             f"\nSent {Message.objects.count()} sample messages with opens, clicks, a tracked image "
             "and a tracked PDF.\n"
             f"Admin: http://{addrport}/admin/  login {USERNAME!r} password {PASSWORD!r}\n"
+            f"Ada followed the offer into the shop ({Visit.objects.count()} visits): her lead page is "
+            f"http://{addrport}{lead_page}\n"
         ))
         if not no_serve:
             # --insecure: serve the admin's static files with DEBUG off, as a demo
             # needs (never use runserver in production).
             call_command("runserver", addrport, use_reloader=False, insecure_serving=True)
+
+    def _visit_shop(self, addrport: str, click_path: str, agent: str, ip: str) -> None:
+        """Click the shop link and browse, as the reader's browser would: its own cookies."""
+        browser = Client(HTTP_HOST=urlsplit(f"http://{addrport}").hostname)
+        browser.defaults.update(HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
+        response = browser.get(click_path)
+        location = urlsplit(response["Location"])
+        # The landing takes the visitor value into a cookie and drops it from the address.
+        landing = browser.get(location.path, QueryDict(location.query))
+        browser.get(landing["Location"], HTTP_REFERER="https://mail.example.com/")
+        browser.get("/shop/boots/", HTTP_REFERER=f"http://{addrport}/shop/autumn/")
 
     def _admin(self) -> None:
         User = get_user_model()
