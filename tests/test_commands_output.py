@@ -76,7 +76,7 @@ def test_purge_summary_in_the_singular(settings):
     make_message(sent_at=timezone.now() - timedelta(days=40))
     out = StringIO()
     call_command("leadpixel_purge", "--days", "30", stdout=out)
-    assert out.getvalue().strip() == "deleted 1 message, with 0 opens and 0 clicks"
+    assert out.getvalue().strip() == "deleted 1 message, with 0 opens, 0 clicks and 0 downloads"
 
 
 def test_counted():
