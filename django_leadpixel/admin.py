@@ -435,6 +435,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             "proxy_chart": charts.share_bars(
                 {s: report["proxy_share"][s] for s in PROXY_SOURCES},
                 title=str(_("Share of opens per proxy"))),
+            # The estimate of the people who opened, in percent of the messages sent.
+            "rates_percent": reports.rates.percentages(report),
         }
         return TemplateResponse(request, "admin/django_leadpixel/report.html", context)
 

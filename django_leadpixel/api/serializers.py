@@ -352,7 +352,8 @@ class ImagesBlockedDaySerializer(serializers.Serializer):
 
 class CohortSerializer(serializers.Serializer):
     cohort = serializers.ChoiceField(choices=["hidden", "proxy", "direct", "none"])
-    label = serializers.CharField()
+    # A declared field (DRF's metaclass takes it off the class), not Field.label.
+    label = serializers.CharField()  # type: ignore[assignment]
     sent = serializers.IntegerField()
     seen_opens = serializers.IntegerField(help_text=_("Messages whose pixel a person loaded."))
     person_clicks = serializers.IntegerField(help_text=_("Messages a person clicked in."))

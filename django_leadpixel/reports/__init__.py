@@ -6,7 +6,7 @@ keeps partials per (campaign, sending day) and says which are current;
 ``campaign`` combines them into the report the admin and the API show.
 """
 
-from . import charts, export, figures, rollup
+from . import charts, export, figures, rates, rollup
 from .campaign import campaign_report
 from .export import EVENT_COLUMNS, csv_response, event_rows, figures_rows, neutralise
 from .figures import (
@@ -24,6 +24,6 @@ from .timeline import TIMELINE_FIELDS, TIMELINE_LIMIT, timeline
 __all__ = [
     "EVENT_COLUMNS", "FIGURES", "SOURCE_KEYS", "TIMELINE_FIELDS", "TIMELINE_LIMIT",
     "campaign_report", "charts", "csv_response", "day_start", "event_rows", "export", "figures",
-    "figures_rows", "finalize", "live_partial", "merge", "neutralise", "partial", "rollup",
+    "figures_rows", "finalize", "live_partial", "merge", "neutralise", "partial", "rates", "rollup",
     "select_messages", "timeline",
 ]

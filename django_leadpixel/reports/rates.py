@@ -327,3 +327,15 @@ def report_figures(flags: dict[str, int], moved: dict[str, int] | None = None) -
                                  for day in sorted(days)],
         "cohorts": cohorts,
     }
+
+
+def percentages(report: dict[str, Any]) -> dict[str, float | None]:
+    """The estimate and images blocked in percent of the messages sent, for display."""
+    sent = report["sent"]
+    figure = report["opened_by_people_estimate"]
+    out: dict[str, float | None] = dict.fromkeys(("value", "low", "high", "blocked"))
+    if sent and figure is not None:
+        out.update({key: figure[key] / sent * 100 for key in ("value", "low", "high")})
+    if report["images_blocked"] is not None:
+        out["blocked"] = report["images_blocked"]["rate"] * 100
+    return out

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import time_machine
 from django.test import override_settings
+from django.urls import reverse
 
 from django_leadpixel import jobs, reports
 from django_leadpixel.enrichment import reset_locator
@@ -208,6 +209,29 @@ def test_cells_built_before_the_cohorts_are_rebuilt():
     assert reports.campaign_report(campaign="spring")["cohorts"][0]["sent"] == 20
     assert rollup.refresh()["built"] == 1
     assert rollup.report_partial(campaign="spring")[1] == {"cells": 1, "live": 0}
+
+
+@pytest.mark.django_db
+def test_admin_report_shows_the_cards_the_note_and_the_cohorts(admin_client):
+    hidden_campaign()
+    url = reverse("admin:django_leadpixel_message_report")
+    response = admin_client.get(url, {"campaign": "spring", "start": "", "end": ""})
+    assert response.status_code == 200
+    page = response.content.decode()
+    estimate = response.context["report"]["opened_by_people_estimate"]
+    assert "How many people really opened it" in page and "How this is estimated" in page
+    assert f"90% interval: {estimate['low']} to {estimate['high']}" in page
+    cohorts = page[page.index('id="lp-cohorts"'):]
+    assert "<td>Opens hidden (Apple Mail Privacy Protection)</td><td>20</td><td>0</td><td>6</td>" \
+           "<td>15</td>" in cohorts
+    blocked = page[page.index('id="lp-blocked"'):]
+    assert "2.4&nbsp;%</b>1" in blocked  # 1 of 42
+    message(recipient="more@example.com", campaign="few")
+    page = admin_client.get(url, {"campaign": "few", "start": "", "end": ""}).content.decode()
+    assert "Not enough data" not in page  # nothing hidden: the count is exact
+    hidden_campaign("thin", hidden_clicks=1)
+    page = admin_client.get(url, {"campaign": "thin", "start": "", "end": ""}).content.decode()
+    assert "Not enough data" in page
 
 
 # --- simulated campaigns through the views ------------------------------------------------------
