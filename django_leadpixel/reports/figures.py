@@ -10,7 +10,10 @@ aggregate queries whose number does not depend on how many rows there are:
 4.-7. opens, then clicks, grouped by (day, source), and people's opens and
    clicks grouped by (country, device, OS, mail client): the daily chart,
    per-source totals, proxy shares and "top" lists are summed in Python;
-8. clicks grouped by link.
+8. clicks grouped by link;
+9. messages grouped by sending day and their own opens' and clicks' flags, the
+   counts of ``rates`` (cohorts, the estimate of the people who opened, images
+   blocked); the report adds one more, live, for its recipient rule.
 
 Message-level semantics (who counts as a person) come from ``sources`` and
 ``models``: ``PERSON_SOURCES`` and ``Status`` are not redefined here.

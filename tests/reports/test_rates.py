@@ -146,6 +146,16 @@ def test_report_figures():
 
 
 @pytest.mark.django_db
+def test_figures_csv_rows():
+    hidden_campaign()
+    rows = list(reports.figures_rows(reports.campaign_report(campaign="spring")))
+    assert ["opened_by_people_estimate", "value", 36] in rows
+    assert ["images_blocked", "count", 1] in rows
+    assert ["cohort_estimated_opens", rates.COHORT_LABELS["hidden"], 15] in rows
+    assert ["images_blocked_daily", "2024-03-04", 1] in rows
+
+
+@pytest.mark.django_db
 def test_not_enough_data_is_said_not_guessed():
     hidden_campaign(hidden_clicks=rates.MIN_CLICKS - 1)
     report = reports.campaign_report(campaign="spring")
