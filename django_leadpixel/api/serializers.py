@@ -350,6 +350,13 @@ class ImagesBlockedDaySerializer(serializers.Serializer):
     rate = serializers.FloatField()
 
 
+class ImagesBlockedCampaignSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    sent = serializers.IntegerField()
+    count = serializers.IntegerField()
+    rate = serializers.FloatField()
+
+
 class CohortSerializer(serializers.Serializer):
     cohort = serializers.ChoiceField(choices=["hidden", "proxy", "direct", "none"])
     # A declared field (DRF's metaclass takes it off the class), not Field.label.
@@ -391,6 +398,7 @@ class StatsSerializer(serializers.Serializer):
     images_blocked = ImagesBlockedSerializer(allow_null=True)
     images_blocked_reason = serializers.CharField(allow_null=True)
     images_blocked_daily = ImagesBlockedDaySerializer(many=True)
+    images_blocked_by_campaign = ImagesBlockedCampaignSerializer(many=True)
     cohorts = CohortSerializer(many=True)
 
 

@@ -100,6 +100,8 @@ def rates_rows(report: dict) -> Iterator[list[Any]]:
         yield ["images_blocked", key, "" if blocked is None else blocked[key]]
     for day in report["images_blocked_daily"]:
         yield ["images_blocked_daily", day["date"], day["count"]]
+    for row in report["images_blocked_by_campaign"]:
+        yield ["images_blocked_by_campaign", row["campaign"], row["count"]]
     for row in report["cohorts"]:
         for key in ("sent", "seen_opens", "person_clicks", "estimated_opens"):
             yield [f"cohort_{key}", row["label"], "" if row[key] is None else row[key]]

@@ -79,7 +79,7 @@ MIN_CLICKS = 5
 LEVEL = 0.90
 METHOD = "click-to-open ratio; exact hypergeometric 90% interval"
 
-# A message's own flags, in the order of the key "day|AXDK" of ``flag_counts``:
+# A message's own flags, in the order of the key "campaign|day|AXDK" of ``flag_counts``:
 # Apple MPP open, reader's-proxy open, direct (human) open, person click.
 FLAGS = ("apple", "proxy", "direct", "click")
 
@@ -98,13 +98,16 @@ def cohort_of(*, apple: bool, proxy: bool, direct: bool, recipient_apple: bool =
     return "none"
 
 
-def flags_key(day: str, apple: bool, proxy: bool, direct: bool, click: bool) -> str:
-    return day + "|" + "".join("1" if flag else "0" for flag in (apple, proxy, direct, click))
+def flags_key(campaign: str, day: str, apple: bool, proxy: bool, direct: bool,
+              click: bool) -> str:
+    bits = "".join("1" if flag else "0" for flag in (apple, proxy, direct, click))
+    return f"{campaign}|{day}|{bits}"
 
 
-def parse_key(key: str) -> tuple[str, dict[str, bool]]:
-    day, bits = key.split("|")
-    return day, {name: bit == "1" for name, bit in zip(FLAGS, bits, strict=True)}
+def parse_key(key: str) -> tuple[str, str, dict[str, bool]]:
+    """(campaign, day, flags); the campaign may hold "|", the day and the flags never do."""
+    campaign, day, bits = key.rsplit("|", 2)
+    return campaign, day, {name: bit == "1" for name, bit in zip(FLAGS, bits, strict=True)}
 
 
 # --- the counts (queries) -----------------------------------------------------------------
@@ -121,18 +124,18 @@ def _flags(messages: QuerySet) -> QuerySet:
 
 def _grouped(messages: QuerySet, day: Expression) -> dict[str, int]:
     rows = (_flags(messages).annotate(lp_day=day)
-            .values("lp_day", "lp_apple", "lp_proxy", "lp_direct", "lp_click")
+            .values("campaign", "lp_day", "lp_apple", "lp_proxy", "lp_direct", "lp_click")
             .annotate(n=Count("pk")).order_by())
     out: dict[str, int] = {}
     for row in rows:
-        key = flags_key(row["lp_day"].isoformat(), row["lp_apple"], row["lp_proxy"],
-                        row["lp_direct"], row["lp_click"])
+        key = flags_key(row["campaign"], row["lp_day"].isoformat(), row["lp_apple"],
+                        row["lp_proxy"], row["lp_direct"], row["lp_click"])
         out[key] = out.get(key, 0) + row["n"]
     return out
 
 
 def flag_counts(messages: QuerySet, day: Expression) -> dict[str, int]:
-    """Messages per (sending day, own flags): ``{"2026-03-10|1001": n, ...}``.
+    """Messages per (campaign, sending day, own flags): ``{"autumn|2026-03-10|1001": n}``.
 
     Additive over disjoint sets of messages; ``day`` is the sending day
     expression (``figures.local_day("sent_at")``). One query: four EXISTS
@@ -248,14 +251,15 @@ def _rate(part: int | float, whole: int) -> float:
 
 
 def cohort_table(flags: dict[str, int], moved: dict[str, int] | None = None
-                 ) -> tuple[dict[str, dict[str, int]], dict[str, list[int]]]:
+                 ) -> tuple[dict[str, dict[str, int]], dict[str, list[int]], dict[str, list[int]]]:
     """Per cohort: sent, seen (opened by a person: a person's open or click), seen opens,
-    person clicks; and per sending day [sent, images blocked]."""
+    person clicks; per sending day and per campaign [sent, images blocked]."""
     moved = moved or {}
     table = {c: {"sent": 0, "seen": 0, "seen_opens": 0, "person_clicks": 0} for c in COHORTS}
     days: dict[str, list[int]] = {}
+    campaigns: dict[str, list[int]] = {}
     for key, n in flags.items():
-        day, f = parse_key(key)
+        campaign, day, f = parse_key(key)
         n_moved = min(moved.get(key, 0), n)
         for count, recipient_apple in ((n - n_moved, False), (n_moved, True)):
             if not count:
@@ -268,10 +272,12 @@ def cohort_table(flags: dict[str, int], moved: dict[str, int] | None = None
             row["seen_opens"] += count if opened else 0
             row["seen"] += count if opened or f["click"] else 0
             row["person_clicks"] += count if f["click"] else 0
-            entry = days.setdefault(day, [0, 0])
-            entry[1] += count if cohort == "none" and f["click"] else 0
+            blocked = count if cohort == "none" and f["click"] else 0
+            days.setdefault(day, [0, 0])[1] += blocked
+            campaigns.setdefault(campaign, [0, 0])[1] += blocked
         days.setdefault(day, [0, 0])[0] += n
-    return table, days
+        campaigns.setdefault(campaign, [0, 0])[0] += n
+    return table, days, campaigns
 
 
 def estimate(table: dict[str, dict[str, int]]) -> tuple[dict[str, Any] | None, str | None,
@@ -301,7 +307,7 @@ def estimate(table: dict[str, dict[str, int]]) -> tuple[dict[str, Any] | None, s
 
 def report_figures(flags: dict[str, int], moved: dict[str, int] | None = None) -> dict[str, Any]:
     """The report's honest-rates fields, from the additive counts."""
-    table, days = cohort_table(flags, moved)
+    table, days, campaigns = cohort_table(flags, moved)
     sent = sum(row["sent"] for row in table.values())
     figure, reason, hidden_part = estimate(table)
     blocked = table["none"]["person_clicks"]
@@ -325,6 +331,9 @@ def report_figures(flags: dict[str, int], moved: dict[str, int] | None = None) -
         "images_blocked_daily": [{"date": day, "sent": days[day][0], "count": days[day][1],
                                   "rate": _rate(days[day][1], days[day][0])}
                                  for day in sorted(days)],
+        "images_blocked_by_campaign": [
+            {"campaign": name, "sent": campaigns[name][0], "count": campaigns[name][1],
+             "rate": _rate(campaigns[name][1], campaigns[name][0])} for name in sorted(campaigns)],
         "cohorts": cohorts,
     }
 

@@ -80,7 +80,7 @@ def test_response_shapes_hide_personal_data(api):
         "clicks_by_source", "daily", "proxy_share", "top_countries", "top_devices",
         "top_mail_clients", "links", "opened_by_people_estimate",
         "opened_by_people_estimate_reason", "images_blocked", "images_blocked_reason",
-        "images_blocked_daily", "cohorts"}
+        "images_blocked_daily", "images_blocked_by_campaign", "cohorts"}
     create = components["MessageCreateRequest"]
     assert create["required"] == ["recipient"]
 

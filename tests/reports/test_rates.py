@@ -143,6 +143,10 @@ def test_report_figures():
                                         "of_person_clicks": round(1 / 15, 4)}
     assert report["images_blocked_daily"] == [
         {"date": "2024-03-04", "sent": 42, "count": 1, "rate": round(1 / 42, 4)}]
+    hidden_campaign("autumn", hidden_clicks=0, visible_clicks=0)
+    assert reports.campaign_report()["images_blocked_by_campaign"] == [
+        {"campaign": "autumn", "sent": 42, "count": 1, "rate": round(1 / 42, 4)},
+        {"campaign": "spring", "sent": 42, "count": 1, "rate": round(1 / 42, 4)}]
 
 
 @pytest.mark.django_db

@@ -17,7 +17,7 @@ KEYS = {"filters", "sent", "opened_by_person", "opened_any", "clicked_by_person"
         "clicks_by_source", "daily", "proxy_share", "top_countries", "top_devices",
         "top_mail_clients", "links", "opened_by_people_estimate",
         "opened_by_people_estimate_reason", "images_blocked", "images_blocked_reason",
-        "images_blocked_daily", "cohorts"}
+        "images_blocked_daily", "images_blocked_by_campaign", "cohorts"}
 
 
 def test_empty_database_gives_zeroes_not_errors():
