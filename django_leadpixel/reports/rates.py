@@ -56,8 +56,20 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connections
-from django.db.models import Case, Exists, Expression, F, Max, OuterRef, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    Expression,
+    IntegerField,
+    Max,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
 from ..models import Click, Open
 from ..sources import Source
@@ -114,56 +126,36 @@ def parse_key(key: str) -> tuple[str, str, dict[str, bool]]:
 # --- the counts (queries) -----------------------------------------------------------------
 
 
+def _code(model: type[Open] | type[Click], bits: tuple[tuple[tuple[str, ...], int], ...]
+          ) -> Coalesce:
+    """The OR of ``bits`` over a message's events whose source is in each tuple, in one
+    correlated aggregate subquery (an index-only scan of that message's (message, source)
+    entries). Not ``EXISTS``: PostgreSQL may hash an ``EXISTS`` over every event of a
+    source in the table, which a rollup cell of a thousand messages must not pay."""
+    code = sum((Max(Case(When(source__in=sources, then=Value(bit)), default=Value(0)))
+                for sources, bit in bits[1:]),
+               start=Max(Case(When(source__in=bits[0][0], then=Value(bits[0][1])),
+                              default=Value(0))))
+    rows = (model.objects.filter(message_id=OuterRef("pk")).order_by().values("message_id")
+            .annotate(code=code).values("code"))
+    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
+
+
 OPEN_BITS = ((HIDDEN_SOURCES, 4), (READER_PROXY_SOURCES, 2), (DIRECT_SOURCES, 1))
-
-
-def _open_code() -> Expression:
-    """The OR of the open bits over a message's opens (each bit's MAX, summed)."""
-    parts = [Max(Case(When(source__in=sources, then=Value(bit)), default=Value(0)))
-             for sources, bit in OPEN_BITS]
-    return parts[0] + parts[1] + parts[2]
+CLICK_BITS = ((CLICK_SOURCES, 1),)
 
 
 def _grouped(messages: QuerySet, day: Expression) -> dict[str, int]:
-    """Messages per (campaign, day, open code, clicked), in one statement.
-
-    The selection is joined to its opens and its person clicks grouped per
-    message, each one pass (a hash aggregate over an index-only scan of
-    ``(message, source)`` on a big selection, index probes on a small one),
-    the way ``figures`` counts opened messages. Per-message subqueries
-    instead cost a probe per message (seconds on a whole database), and
-    ``EXISTS`` over a source may be hashed over every event of the table,
-    which a rollup cell of a few messages must not pay.
-    """
-    connection = connections[messages.db]
-    ids = messages.order_by().values("pk")
-    # Every column of the derived tables is aliased: SQLite names unaliased ones loosely.
-    selection = (messages.order_by().annotate(lp_id=F("pk"), lp_campaign=F("campaign"), lp_day=day)
-                 .values("lp_id", "lp_campaign", "lp_day"))
-    opens = (Open.objects.using(messages.db).filter(message__in=ids).order_by()
-             .annotate(lp_message=F("message_id")).values("lp_message")
-             .annotate(lp_code=_open_code()))
-    clicks = (Click.objects.using(messages.db).filter(message__in=ids, source__in=CLICK_SOURCES)
-              .order_by().annotate(lp_message=F("message_id")).values("lp_message")
-              .annotate(lp_code=Max(Value(1))))
-    parts = [q.query.sql_with_params() for q in (selection, opens, clicks)]
-    q = connection.ops.quote_name
-    opened, clicked = f"COALESCE(o.{q('lp_code')}, 0)", f"COALESCE(c.{q('lp_code')}, 0)"
-    sql = (f"SELECT s.{q('lp_campaign')}, s.{q('lp_day')}, {opened}, {clicked}, COUNT(*) "
-           f"FROM ({parts[0][0]}) s "
-           f"LEFT JOIN ({parts[1][0]}) o ON o.{q('lp_message')} = s.{q('lp_id')} "
-           f"LEFT JOIN ({parts[2][0]}) c ON c.{q('lp_message')} = s.{q('lp_id')} "
-           f"GROUP BY s.{q('lp_campaign')}, s.{q('lp_day')}, {opened}, {clicked}")
-    params = [*parts[0][1], *parts[1][1], *parts[2][1]]
+    rows = (messages.annotate(lp_day=day, lp_opens=_code(Open, OPEN_BITS),
+                              lp_click=_code(Click, CLICK_BITS))
+            .values("campaign", "lp_day", "lp_opens", "lp_click")
+            .annotate(n=Count("pk")).order_by())
     out: dict[str, int] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for campaign, lp_day, code, click, n in cursor.fetchall():
-            # A date on PostgreSQL; SQLite's date functions give the ISO text.
-            when = lp_day if isinstance(lp_day, str) else lp_day.isoformat()
-            key = flags_key(campaign, when, bool(code & 4), bool(code & 2), bool(code & 1),
-                            bool(click))
-            out[key] = out.get(key, 0) + n
+    for row in rows:
+        opens = row["lp_opens"]
+        key = flags_key(row["campaign"], row["lp_day"].isoformat(), bool(opens & 4),
+                        bool(opens & 2), bool(opens & 1), bool(row["lp_click"]))
+        out[key] = out.get(key, 0) + row["n"]
     return out
 
 
@@ -171,7 +163,8 @@ def flag_counts(messages: QuerySet, day: Expression) -> dict[str, int]:
     """Messages per (campaign, sending day, own flags): ``{"autumn|2026-03-10|1001": n}``.
 
     Additive over disjoint sets of messages; ``day`` is the sending day
-    expression (``figures.local_day("sent_at")``). One statement.
+    expression (``figures.local_day("sent_at")``). One query: two correlated
+    subqueries per message, served by the ``(message, source)`` indexes.
     """
     return _grouped(messages, day)
 
