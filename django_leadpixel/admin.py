@@ -515,6 +515,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             "proxy_chart": charts.share_bars(
                 {s: report["proxy_share"][s] for s in PROXY_SOURCES},
                 title=str(_("Share of opens per proxy"))),
+            # The estimate of the people who opened, in percent of the messages sent.
+            "rates_percent": reports.rates.percentages(report),
         }
         if can_view_events(request):  # who loaded what: the events' permissions
             context["images"] = reports.opens_by_image(**filters)

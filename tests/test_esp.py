@@ -37,8 +37,9 @@ WHEN = datetime(2026, 11, 30, 9, 30, tzinfo=dt_timezone.utc)
 
 pytestmark = [
     pytest.mark.urls("tests.anymail_urls"),
-    # Anymail warns that it no longer officially supports SendGrid; its webhook view works.
-    pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning"),
+    # Newer anymail warns that it no longer officially supports SendGrid (its webhook view
+    # works); that warning's own class is not in anymail 10, the declared minimum.
+    pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailWarning"),
     pytest.mark.usefixtures("anymail_settings"),
 ]
 

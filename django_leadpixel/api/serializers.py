@@ -372,6 +372,51 @@ class DownloadStatsSerializer(serializers.Serializer):
         "[country, downloads] of people's downloads, most first."))
     top_devices = serializers.ListField(child=serializers.ListField(), help_text=_(
         "[device type, downloads] of people's downloads, most first."))
+class EstimateSerializer(serializers.Serializer):
+    """Messages opened by a person, with the readers Apple Mail Privacy Protection hides
+    estimated (``reports.rates``): the estimate and its 90% interval."""
+
+    value = serializers.IntegerField()
+    low = serializers.IntegerField()
+    high = serializers.IntegerField()
+    method = serializers.CharField()
+    level = serializers.FloatField(help_text=_("Confidence level of [low, high]: 0.9."))
+
+
+class ImagesBlockedSerializer(serializers.Serializer):
+    """Messages with a person's click and nothing loaded for a reader: images off."""
+
+    count = serializers.IntegerField()
+    rate = serializers.FloatField(help_text=_("Share of the messages sent (0 to 1)."))
+    of_person_clicks = serializers.FloatField(
+        help_text=_("Share of the messages clicked by a person (0 to 1)."))
+
+
+class ImagesBlockedDaySerializer(serializers.Serializer):
+    date = serializers.DateField(help_text=_("Sending day."))
+    sent = serializers.IntegerField()
+    count = serializers.IntegerField()
+    rate = serializers.FloatField()
+
+
+class ImagesBlockedCampaignSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    sent = serializers.IntegerField()
+    count = serializers.IntegerField()
+    rate = serializers.FloatField()
+
+
+class CohortSerializer(serializers.Serializer):
+    cohort = serializers.ChoiceField(choices=["hidden", "proxy", "direct", "none"])
+    # A declared field (DRF's metaclass takes it off the class), not Field.label.
+    label = serializers.CharField()  # type: ignore[assignment]
+    sent = serializers.IntegerField()
+    seen_opens = serializers.IntegerField(help_text=_("Messages whose pixel a person loaded."))
+    person_clicks = serializers.IntegerField(help_text=_("Messages a person clicked in."))
+    opened_by_person = serializers.IntegerField(help_text=_("Seen opens or person clicks."))
+    estimated_opens = serializers.IntegerField(
+        allow_null=True, help_text=_("Messages opened by a person, the hidden ones estimated; "
+                                     "null below the minimum."))
 
 
 class StatsSerializer(serializers.Serializer):
@@ -398,6 +443,15 @@ class StatsSerializer(serializers.Serializer):
     downloads = DownloadStatsSerializer(help_text=_(
         "Downloads of tracked documents by the selected messages "
         "(django_leadpixel.reports.document_report)."))
+    opened_by_people_estimate = EstimateSerializer(
+        allow_null=True, help_text=_("Null below the minimum; the reason is then in "
+                                     "opened_by_people_estimate_reason."))
+    opened_by_people_estimate_reason = serializers.CharField(allow_null=True)
+    images_blocked = ImagesBlockedSerializer(allow_null=True)
+    images_blocked_reason = serializers.CharField(allow_null=True)
+    images_blocked_daily = ImagesBlockedDaySerializer(many=True)
+    images_blocked_by_campaign = ImagesBlockedCampaignSerializer(many=True)
+    cohorts = CohortSerializer(many=True)
 
 
 # ----------------------------------------------------------------------------- errors

@@ -12,7 +12,9 @@ import hashlib
 import os
 import struct
 from dataclasses import dataclass
+from typing import Any
 
+import django
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.utils.http import http_date
@@ -61,10 +63,14 @@ def image_roots() -> list[str]:
     return [os.path.realpath(str(root)) for root in roots]
 
 
+# Every match, not the first: ``find_all`` since Django 5.2, ``all`` before it.
+FIND_ALL: dict[str, Any] = {"find_all" if django.VERSION >= (5, 2) else "all": True}
+
+
 def _candidates(path: str) -> list[str]:
     """Files ``path`` may name, before the containment check."""
     if app_settings.IMAGE_ROOTS is None and "django.contrib.staticfiles" in settings.INSTALLED_APPS:
-        found = finders.find(path, find_all=True) or []
+        found = finders.find(path, **FIND_ALL) or []
         extra = [os.path.join(str(settings.STATIC_ROOT), path)] if getattr(
             settings, "STATIC_ROOT", None) else []
         return [*found, *extra]

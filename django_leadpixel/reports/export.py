@@ -86,6 +86,25 @@ def figures_rows(report: dict) -> Iterator[list[Any]]:
     for row in report["links"]:
         yield ["link_clicks", f"{row['position']} {row['url']}", row["clicks"]]
         yield ["link_human_clicks", f"{row['position']} {row['url']}", row["human_clicks"]]
+    yield from rates_rows(report)
+
+
+def rates_rows(report: dict) -> Iterator[list[Any]]:
+    """The estimate of the people who opened, images blocked and the cohorts (``rates``)."""
+    estimate = report["opened_by_people_estimate"]
+    for key in ("value", "low", "high", "method"):
+        yield ["opened_by_people_estimate", key,
+               report["opened_by_people_estimate_reason"] if estimate is None else estimate[key]]
+    blocked = report["images_blocked"]
+    for key in ("count", "rate", "of_person_clicks"):
+        yield ["images_blocked", key, "" if blocked is None else blocked[key]]
+    for day in report["images_blocked_daily"]:
+        yield ["images_blocked_daily", day["date"], day["count"]]
+    for row in report["images_blocked_by_campaign"]:
+        yield ["images_blocked_by_campaign", row["campaign"], row["count"]]
+    for row in report["cohorts"]:
+        for key in ("sent", "seen_opens", "person_clicks", "estimated_opens"):
+            yield [f"cohort_{key}", row["label"], "" if row[key] is None else row[key]]
 
 
 EVENT_COLUMNS = ("kind", "occurred_at", "message", "recipient", "campaign", "source", "reason",

@@ -10,7 +10,10 @@ aggregate queries whose number does not depend on how many rows there are:
 4.-7. opens, then clicks, grouped by (day, source), and people's opens and
    clicks grouped by (country, device, OS, mail client): the daily chart,
    per-source totals, proxy shares and "top" lists are summed in Python;
-8. clicks grouped by link.
+8. clicks grouped by link;
+9. messages grouped by sending day and their own opens' and clicks' flags, the
+   counts of ``rates`` (cohorts, the estimate of the people who opened, images
+   blocked); the report adds one more, live, for its recipient rule.
 
 Message-level semantics (who counts as a person) come from ``sources`` and
 ``models``: ``PERSON_SOURCES`` and ``Status`` are not redefined here.
@@ -39,6 +42,7 @@ from django.utils import timezone
 
 from ..models import Click, Download, Message, Open
 from ..sources import PERSON_SOURCES, PROXY_SOURCES, SOURCES
+from . import rates
 
 SOURCE_KEYS = tuple(key for key, _label in SOURCES)
 TOP_N = 10
@@ -234,10 +238,12 @@ def partial(messages: QuerySet, *, filtered: bool = True,
     out.update(daily=daily, countries=countries, devices=devices, mail_clients=mail_clients,
                links={f"{r['position']}|{r['url']}": [r["clicks"], r["human_clicks"]]
                       for r in links})
+    # Messages per (sending day, own flags): the cohorts and the images-blocked figures.
+    out["message_flags"] = rates.flag_counts(messages, local_day("sent_at"))
     return out
 
 
-COUNTERS = ("daily", "countries", "devices", "mail_clients")
+COUNTERS = ("daily", "countries", "devices", "mail_clients", "message_flags")
 
 
 def merge(partials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -261,7 +267,9 @@ def live_partial(*, campaign: str | None = None, start: datetime.date | None = N
     """:func:`partial` of the selection, computed from the event tables."""
     messages = select_messages(campaign=campaign, start=start, end=end)
     filtered = campaign is not None or start is not None or end is not None
-    return partial(messages, filtered=filtered, top_links=TOP_LINKS)
+    out = partial(messages, filtered=filtered, top_links=TOP_LINKS)
+    out["recipient_hidden"] = rates.recipient_hidden(messages, local_day("sent_at"))
+    return out
 
 
 def finalize(part: dict[str, Any], *, campaign: str | None = None,
@@ -309,6 +317,8 @@ def finalize(part: dict[str, Any], *, campaign: str | None = None,
         "top_mail_clients": [{"mail_client": m, "events": n} for m, n in _top(mail_clients)],
         "links": [{"url": url, "position": position, "clicks": n, "human_clicks": human}
                   for (position, url), (n, human) in top_links],
+        # Cohorts, the estimate of the people who opened and images blocked (``rates``).
+        **rates.report_figures(part["message_flags"], part.get("recipient_hidden")),
     }
 
 

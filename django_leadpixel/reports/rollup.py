@@ -34,7 +34,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from ..models import Click, Message, Open, ReportCell, ReportDirty, ReportKey, report_key
-from . import figures
+from . import figures, rates
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -47,6 +47,14 @@ MAX_UNENRICHED = 5000
 
 
 key_of = report_key
+
+# A cell whose data lacks this key was built by an earlier version: its figures come
+# from the events until it is rebuilt.
+CURRENT_KEY = "message_flags"
+
+
+def current_data(data: dict[str, Any]) -> bool:
+    return CURRENT_KEY in data
 
 
 def keys_of_messages(message_ids: Iterable[int]) -> set[Key]:
@@ -150,7 +158,8 @@ def report_partial(*, campaign: str | None = None, start: datetime.date | None =
     built = {(c, d): ((n, int(ids)), data) for c, d, n, ids, data
              in cells.values_list("campaign", "day", "sent", "id_sum", "data")}
     live = [key for key, messages in sent.items()
-            if key in stale or key not in built or built[key][0] != messages]
+            if key in stale or key not in built or built[key][0] != messages
+            or not current_data(built[key][1])]
     if len(live) > MAX_LIVE_CELLS:
         return figures.live_partial(campaign=campaign, start=start, end=end), \
             {"cells": 0, "live": -1}
@@ -158,7 +167,12 @@ def report_partial(*, campaign: str | None = None, start: datetime.date | None =
     parts = [built[key][1] for key in sent if key not in live_set]
     if live:
         parts.append(figures.partial(messages_of(live)))
-    return figures.merge(parts), {"cells": len(sent) - len(live), "live": len(live)}
+    merged = figures.merge(parts)
+    # The recipient rule of the cohorts reaches across cells: counted live, never stored.
+    merged["recipient_hidden"] = rates.recipient_hidden(
+        figures.select_messages(campaign=campaign, start=start, end=end),
+        figures.local_day("sent_at"))
+    return merged, {"cells": len(sent) - len(live), "live": len(live)}
 
 
 def _rebuild(key: Key, has_messages: bool, token: str | None) -> None:
@@ -199,6 +213,9 @@ def _refresh(limit: int | None, rebuild: bool) -> dict[str, int]:
              in ReportCell.objects.values_list("campaign", "day", "sent", "id_sum")}
     todo = set(sent) if rebuild else {key for key, n in sent.items() if built.get(key) != n}
     todo |= set(markers)
+    # Cells built before a figure was added to the partial.
+    todo |= {(c, d) for c, d in ReportCell.objects.exclude(data__has_key=CURRENT_KEY)
+             .values_list("campaign", "day") if (c, d) in sent}
     gone = [key for key in built if key not in sent]
     for key in gone:
         ReportCell.objects.filter(campaign=key[0], day=key[1]).delete()

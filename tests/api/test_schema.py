@@ -78,7 +78,9 @@ def test_response_shapes_hide_personal_data(api):
         "filters", "sent", "opened_by_person", "opened_any", "clicked_by_person", "clicked_any",
         "open_rate_people", "open_rate_all", "click_rate", "click_to_open", "opens_by_source",
         "clicks_by_source", "daily", "proxy_share", "top_countries", "top_devices",
-        "top_mail_clients", "links", "downloads"}
+        "top_mail_clients", "links", "downloads", "opened_by_people_estimate",
+        "opened_by_people_estimate_reason", "images_blocked", "images_blocked_reason",
+        "images_blocked_daily", "images_blocked_by_campaign", "cohorts"}
     create = components["MessageCreateRequest"]
     assert create["required"] == ["recipient"]
 

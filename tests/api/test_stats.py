@@ -69,3 +69,30 @@ def test_bad_stats_parameters_are_400(api, campaign, query, field, fragment):
 def test_one_day_range(api, campaign):
     body = api.get(URL + "?start=2024-05-04&end=2024-05-04").json()
     assert body["sent"] == 1 and body["opens_by_source"]["apple_mpp"] == 1
+
+
+def test_stats_carry_the_estimate_and_images_blocked(api, campaign):
+    """Too few clicks here for an estimate: null and the reason; images blocked counted."""
+    ada, _tim = campaign
+    blocked = make_message(campaign="autumn", sent_at=T0, recipient="linus@example.com")
+    make_click(blocked, source="human", at=T0 + timedelta(minutes=9))
+    body = api.get(URL + "?campaign=autumn").json()
+    assert body["opened_by_people_estimate"] is None
+    assert body["opened_by_people_estimate_reason"].startswith("Not enough data")
+    assert body["images_blocked"] == {"count": 1, "rate": round(1 / 3, 4), "of_person_clicks": 0.5}
+    assert [row["cohort"] for row in body["cohorts"]] == ["hidden", "proxy", "direct", "none"]
+    # Ada and Tim share an address, and Tim's mailbox is Apple's: Ada's message is hidden too.
+    assert ada.recipient == _tim.recipient
+    assert [row["sent"] for row in body["cohorts"]] == [2, 0, 0, 1]
+    assert body["images_blocked_daily"][0] == {"date": "2024-05-01", "sent": 2, "count": 1,
+                                               "rate": 0.5}
+
+
+def test_stats_schema_describes_the_estimate(api):
+    schema = api.get(API + "schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    stats = components["Stats"]["properties"]
+    assert {"opened_by_people_estimate", "opened_by_people_estimate_reason", "images_blocked",
+            "images_blocked_daily", "cohorts"} <= set(stats)
+    assert set(components["Estimate"]["properties"]) == {"value", "low", "high", "method", "level"}
+    assert set(components["ImagesBlocked"]["properties"]) == {"count", "rate", "of_person_clicks"}
