@@ -135,7 +135,11 @@ def image(request: HttpRequest, token: str, slug: str = "", ext: str = "") -> Ht
         target = tokens.read_image(token)
     except tokens.BadToken:
         return HttpResponseNotFound("Not found", content_type="text/plain")
-    found = images.find_image(target.path)
+    try:
+        found = images.find_image(target.path)
+    except Exception:  # noqa: BLE001 - a storage that fails answers 404, never 500
+        logger.exception("leadpixel: finding tracked image %r failed", target.path)
+        found = None
     if found is None:
         return HttpResponseNotFound("Not found", content_type="text/plain")
     _record(request, "open", target.message_id, consent=target.consent, image=target.path)
@@ -184,6 +188,8 @@ def download(request: HttpRequest, token: str, slug: str = "", ext: str = "") ->
     if snapshot is None:
         return files.gone()
     return files.serve(request, snapshot)
+
+
 # --- visits on the sender's own site ------------------------------------------------
 
 MAX_VISIT_PATH = 2000

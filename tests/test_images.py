@@ -148,6 +148,20 @@ def test_bad_and_tampered_tokens_answer_404_and_record_nothing(client, roots):
     assert Open.objects.count() == 1
 
 
+def test_a_failing_image_lookup_answers_404_not_500(client, roots, monkeypatch):
+    """A storage or finder that raises while the image is looked up is logged and
+    answered like a missing image: a public endpoint never answers 500."""
+    from django_leadpixel.documents import images
+
+    def broken(path):
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(images, "find_image", broken)
+    url = path_of(make_message().image_url("img/climate-impact.png"))
+    assert client.get(url).status_code == 404
+    assert Open.objects.count() == 0
+
+
 def test_images_come_from_the_staticfiles_finders_by_default(client, tmp_path, settings):
     static = tmp_path / "static"
     (static / "mail").mkdir(parents=True)
