@@ -10,13 +10,18 @@ every path calls it: the request path settles a click when it is enriched
 (``ingest.bulk.store_many``), and ``leadpixel_reclassify`` over each message's whole
 history. The same facts give the same verdict whichever path a hit took.
 
+A download of a tracked document (``Download``) is a click on the document's
+link: scanners fetch files as they fetch pages, at delivery time and in the
+same burst, so every rule here judges clicks and downloads together
+(``LINK_MODELS``), and a document counts as one more destination of the message.
+
 The rules, strongest first (docs/proxy-facts.md has the sources):
 
 1. **A burst.** Clicks on at least ``BURST_MIN_OTHERS + 1`` different
    destinations of one message within ``BURST_WINDOW``: a gateway fetching
-   every link. Destinations are compared, not link positions, so links made
-   with ``tracked_url()`` (no position) count as well; a person
-   double-clicking one link is no burst.
+   every link. Destinations are compared (a URL, or a document), not link
+   positions, so links made with ``tracked_url()`` (no position) count as
+   well; a person double-clicking one link is no burst.
 2. **A machine at delivery time.** A click within ``DELIVERY_WINDOW`` of
    sending, before any open by a person, is a machine when a second fact
    points at one: a mail-security vendor's network (a shipped range or
@@ -53,7 +58,16 @@ from typing import Any
 from . import addresses, enrichment, ranges
 from .classify import Verdict, classify
 from .conf import app_settings
-from .models import PERSON_SOURCES, SCANNER_CLICK_SOURCES, Click, Message, Open, Visit
+from .models import (
+    CLASSIFIED_AS,
+    PERSON_SOURCES,
+    SCANNER_CLICK_SOURCES,
+    Click,
+    Download,
+    Message,
+    Open,
+    Visit,
+)
 
 # Clicks on different links of one message closer together than this are a
 # burst: a person does not click several links of one email within a second.
@@ -73,12 +87,16 @@ OLDEST_SUPPORTED = {"Chrome": 109, "Edg": 109, "Firefox": 115}
 # Sources history can still change: a person's or unknown click into a machine's,
 # an HTTP library's into a scanner's when it is part of a burst.
 UNSETTLED = ("human", "unknown", "bot")
+# The events these rules judge: a click on a link, and a download of a document
+# (a click on the document's link). Their kinds, as hits and tokens name them.
+LINK_MODELS = (Click, Download)
+LINK_KINDS = frozenset(model._meta.model_name for model in LINK_MODELS)
 
 BURST_REASON = "{n} links of the message clicked within a second"
 # The reasons this module gives: a click it called a scanner on partial history
 # is judged again, from its request, when more of the history arrives.
 _OWN_REASON = re.compile(r"\d+ links of the message clicked within a second$"
-                         r"|Click -?\d+ s after sending, before any open by a person: ")
+                         r"|(Click|Download) -?\d+ s after sending, before any open by a person: ")
 
 _VERSION = re.compile(r"\b(Chrome|Edg|Firefox)/(\d{1,4})\.")
 _OLD_ENGINE = re.compile(r"MSIE \d|Trident/|Edge/1[2-8]\.")
@@ -117,7 +135,7 @@ def _finite(value: Any) -> float | None:
 def with_context(base: Verdict, *, ip: str | None, user_agent: str, kind: str,
                  context: Context, table: ranges.RangeTable | None = None) -> Verdict:
     """``base`` (the request's verdict) judged again with the message's history."""
-    if kind != "click" or base.source not in UNSETTLED:
+    if kind not in LINK_KINDS or base.source not in UNSETTLED:
         return base
     burst = context.burst if isinstance(context.burst, int) and not isinstance(
         context.burst, bool) else 0
@@ -145,7 +163,7 @@ def with_context(base: Verdict, *, ip: str | None, user_agent: str, kind: str,
     # history had before this module); with history, any fact does.
     if not facts or (context.person_opened_before is None and not vendor):
         return base
-    return Verdict("scanner", f"Click {seconds:.0f} s after sending, before any open by a "
+    return Verdict("scanner", f"{kind.capitalize()} {seconds:.0f} s after sending, before any open by a "
                               f"person: {'; '.join(facts)}"[:255], vendor or base.operator)
 
 
@@ -184,8 +202,8 @@ def judge(*, ip: str | None, user_agent: str, kind: str, method: str = "GET",
     ``burst`` counts OTHER destinations of the message clicked within
     ``BURST_WINDOW``; ``asn`` is the click's network as GeoIP knows it.
     """
-    base = classify(ip=ip, user_agent=user_agent, kind=kind, method=method, purpose=purpose,
-                    honeypot=honeypot, ranges=table)
+    base = classify(ip=ip, user_agent=user_agent, kind=CLASSIFIED_AS.get(kind, kind), method=method,
+                    purpose=purpose, honeypot=honeypot, ranges=table)
     context = Context(seconds_since_sent=seconds_since_sent, burst=burst,
                       person_opened_before=person_opened_before,
                       opened_from_network=opened_from_network,
@@ -197,9 +215,21 @@ def judge(*, ip: str | None, user_agent: str, kind: str, method: str = "GET",
 # --- facts over many clicks -------------------------------------------------------------
 
 
+def kind_of(event: Any) -> str:
+    """The kind of a click or download (stored or pending) as this module judges it."""
+    return "download" if isinstance(event, Download) else "click"
+
+
+def destination(event: Any) -> str:
+    """What a click or download fetched: the URL, or the document (one destination
+    of the message however many links point at it)."""
+    return f"document:{event.document_id}" if isinstance(event, Download) else event.url
+
+
 def burst_counts(clicks: Sequence[Any]) -> dict[Any, int]:
-    """For each click (``pk``, ``message_id``, ``occurred_at``, ``url``): how many OTHER
-    destinations of its message were clicked within ``BURST_WINDOW`` of it, or, when
+    """For each click or download (``pk``, ``message_id``, ``occurred_at``, and ``url``
+    or ``document_id``; see ``destination``): how many OTHER destinations of its
+    message were clicked within ``BURST_WINDOW`` of it, or, when
     it lies within the window of a burst, that burst's count.
 
     So the first and last clicks of a scanner's run of links, each with one
@@ -240,12 +270,13 @@ def _own_counts(group: list[Any]) -> list[int]:
     lo = hi = 0
     for click in group:
         while hi < len(group) and group[hi].occurred_at - click.occurred_at <= BURST_WINDOW:
-            inside[group[hi].url] += 1
+            inside[destination(group[hi])] += 1
             hi += 1
         while click.occurred_at - group[lo].occurred_at > BURST_WINDOW:
-            inside[group[lo].url] -= 1
-            if not inside[group[lo].url]:
-                del inside[group[lo].url]
+            gone = destination(group[lo])
+            inside[gone] -= 1
+            if not inside[gone]:
+                del inside[gone]
             lo += 1
         result.append(len(inside) - 1)  # the click's own destination is inside
     return result
@@ -312,8 +343,8 @@ def verdicts(clicks: Sequence[Any], opens: Iterable[Any], sent_at: dict[Any, dat
     for click in clicks:
         stored = (click.source, click.reason, click.operator)
         before = base(click) if base else Verdict(*stored)
-        after = with_context(before, ip=click.ip, user_agent=click.user_agent, kind="click",
-                             context=facts[click.pk])
+        after = with_context(before, ip=click.ip, user_agent=click.user_agent,
+                             kind=kind_of(click), context=facts[click.pk])
         if (after.source, after.reason[:255], after.operator) != stored:
             changed[click.pk] = after
     return changed
@@ -321,28 +352,33 @@ def verdicts(clicks: Sequence[Any], opens: Iterable[Any], sent_at: dict[Any, dat
 
 # --- settling stored or pending clicks ------------------------------------------------
 
-# What settling reads of a click: a batch's rows and their neighbours load these only.
-CLICK_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator", "anonymous",
-                "ip", "user_agent", "url", "method", "honeypot")
+# What settling reads of a click or a download: a batch's rows and their neighbours load these only.
+COMMON_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator", "anonymous",
+                 "ip", "user_agent", "method")
+CLICK_FIELDS = (*COMMON_FIELDS, "url", "honeypot")
+DOWNLOAD_FIELDS = (*COMMON_FIELDS, "document_id")
+READ_FIELDS: dict[type, tuple[str, ...]] = {Click: CLICK_FIELDS, Download: DOWNLOAD_FIELDS}
 
 
 def request_verdict(click: Any) -> Verdict:
-    """The verdict a stored click had before history: the stored one, unless this
-    module gave it, in which case its request is judged again from what was stored."""
+    """The verdict a stored click or download had before history: the stored one,
+    unless this module gave it, in which case its request is judged again from what
+    was stored."""
     stored = Verdict(click.source, click.reason, click.operator)
     if click.anonymous or not _OWN_REASON.match(click.reason or ""):
         return stored
-    request = classify(ip=click.ip, user_agent=click.user_agent, kind="click",
-                       method=click.method, honeypot=click.honeypot)
+    request = classify(ip=click.ip, user_agent=click.user_agent, kind=CLASSIFIED_AS[kind_of(click)],
+                       method=click.method, honeypot=getattr(click, "honeypot", False))
     return request if request.source in UNSETTLED else stored
 
 
-def settle(rows: list[Click], *, opens: Iterable[Any] = (),
-           sent_at: dict[Any, datetime] | None = None, stored: bool = True) -> list[Click]:
+def settle(rows: Sequence[Click | Download], *, opens: Iterable[Any] = (),
+           sent_at: dict[Any, datetime] | None = None, stored: bool = True) -> list[Click | Download]:
     """Judge ``rows`` again with their messages' history, and the clicks near them.
 
-    ``rows`` are stored clicks about to be enriched, or (``stored=False``) a
-    batch about to be inserted, with the batch's own opens in ``opens``. Their
+    ``rows`` are stored clicks and downloads about to be enriched, or
+    (``stored=False``) a batch about to be inserted, with the batch's own
+    opens in ``opens``. Their
     verdicts are changed in memory (and, when stored, in the database; the
     caller writes their enrichment). Stored neighbours that a burst now
     convicts are updated here and sent back to enrichment, to be masked; one
@@ -350,22 +386,26 @@ def settle(rows: list[Click], *, opens: Iterable[Any] = (),
     not depend on the order the hits arrived in. ``sent_at`` (message pk to
     sending time) saves a query where the caller has it. Returns the changed rows.
     """
-    candidates = [row for row in rows if row.source in UNSETTLED]
-    if not candidates:
+    if not any(row.source in UNSETTLED for row in rows):
         return []
-    ids = {row.message_id for row in candidates}
+    # Every row that can change is judged with all of its neighbours: a person's
+    # or unknown row, and one this module judged before (judged again from its
+    # request, say a download convicted in a burst when the clicks were settled).
+    judged = [row for row in rows if row.source in UNSETTLED or _OWN_REASON.match(row.reason or "")]
+    ids = {row.message_id for row in judged}
     if sent_at is None:
         sent_at = dict(Message.objects.filter(pk__in=ids).values_list("pk", "sent_at"))
-    times = [row.occurred_at for row in candidates]
-    near = {row.pk: row for row in Click.objects.filter(
-        message_id__in=ids, occurred_at__range=(min(times) - BURST_WINDOW,
-                                                max(times) + BURST_WINDOW)).only(*CLICK_FIELDS)}
+    times = [row.occurred_at for row in judged]
+    span = (min(times) - BURST_WINDOW, max(times) + BURST_WINDOW)
+    near = {row.pk: row for model in LINK_MODELS for row in model.objects.filter(
+        message_id__in=ids, occurred_at__range=span).only(*READ_FIELDS[model])}
     mine = {row.pk for row in rows}
     clicks = [row for pk, row in near.items() if pk not in mine] + list(rows)
     seen = [*Open.objects.filter(message_id__in=ids, occurred_at__lte=max(times)).only(
         "message_id", "occurred_at", "source", "ip"), *opens]
     changed = verdicts(clicks, seen, sent_at, base=request_verdict)
-    result, neighbours = [], defaultdict(list)
+    result: list[Click | Download] = []
+    neighbours: dict[tuple, list[Any]] = defaultdict(list)
     for click in clicks:
         verdict = changed.get(click.pk)
         if verdict is None:
@@ -377,19 +417,18 @@ def settle(rows: list[Click], *, opens: Iterable[Any] = (),
         if click.pk in mine:
             result.append(click)
         else:
-            neighbours[(click.source, click.reason, click.operator, again)].append(click.pk)
-    for (source, reason, operator, again), pks in neighbours.items():
+            neighbours[(type(click), click.source, click.reason, click.operator, again)].append(click.pk)
+    for (model, source, reason, operator, again), pks in neighbours.items():
         fields = {"source": source, "reason": reason, "operator": operator}
-        Click.objects.filter(pk__in=pks).update(**fields, **({"enriched_at": None} if again else {}))
+        model.objects.filter(pk__in=pks).update(**fields, **({"enriched_at": None} if again else {}))
     convict_visits([click for click in clicks if click.pk in changed and (stored or click.pk not in mine)
-                    and click.source in SCANNER_CLICK_SOURCES])
+                    and isinstance(click, Click) and click.source in SCANNER_CLICK_SOURCES])
     if stored and result:
         by_fields = defaultdict(list)
         for row in result:
-            by_fields[(row.source, row.reason, row.operator)].append(row.pk)
-        for (source, reason, operator), pks in by_fields.items():
-            Click.objects.filter(pk__in=pks).update(source=source, reason=reason,
-                                                    operator=operator)
+            by_fields[(type(row), row.source, row.reason, row.operator)].append(row.pk)
+        for (model, source, reason, operator), pks in by_fields.items():
+            model.objects.filter(pk__in=pks).update(source=source, reason=reason, operator=operator)
     return result
 
 

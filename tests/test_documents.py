@@ -141,6 +141,50 @@ def test_scanners_are_classified_like_clicks(client, document):
     assert Download.objects.get().source in ("scanner", "bot")
 
 
+# A gateway's address in TEST-NET-3: no shipped range or ASN names it, so only the
+# message's history can tell that a machine fetched the file.
+GATEWAY = "203.0.113.61"
+STALE_CHROME = ("Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/79.0.3945.130 Safari/537.36")
+
+
+def test_a_gateway_fetching_the_links_and_the_file_within_a_second_is_a_scanner(client, document):
+    message = make_message(sent_at=timezone.now() - timedelta(hours=5))
+    for url in (message.tracked_url("https://example.com/offer"), message.download_url(document),
+                message.tracked_url("https://example.com/unsubscribe")):
+        get(client, url, REMOTE_ADDR=GATEWAY)
+    enrich.sweep()
+    download = Download.objects.get()
+    assert (download.source, download.reason) == ("scanner", "3 links of the message clicked within a second")
+    assert download.masked and download.country == ""
+    assert set(message.clicks.values_list("source", flat=True)) == {"scanner"}
+    assert reclassify()["changed"] == 0  # the same verdicts, judged over the whole message
+
+
+def test_a_person_fetching_the_file_and_a_link_within_a_second_is_no_burst(client, document,
+                                                                           settings):
+    settings.LEADPIXEL = {**settings.LEADPIXEL, "REPEAT_WINDOW": 0}  # store the double click
+    message = make_message(sent_at=timezone.now() - timedelta(hours=5))
+    for url in (message.download_url(document), message.tracked_url("https://example.com/offer"),
+                message.download_url(document)):  # a double click on the download link
+        get(client, url, HTTP_ACCEPT="application/pdf")
+    enrich.sweep()
+    assert list(message.downloads.values_list("source", flat=True)) == ["human", "human"]
+    assert set(message.clicks.values_list("source", flat=True)) == {"human"}
+
+
+def test_a_download_at_delivery_time_by_a_browser_no_system_runs_is_a_scanner(client, document):
+    fresh, old = make_message(), make_message(recipient="b@example.com",
+                                              sent_at=timezone.now() - timedelta(days=2))
+    for message in (fresh, old):
+        get(client, message.download_url(document), HTTP_USER_AGENT=STALE_CHROME, REMOTE_ADDR=GATEWAY)
+    enrich.sweep()
+    at_delivery, later = fresh.downloads.get(), old.downloads.get()
+    assert at_delivery.source == "scanner" and at_delivery.reason.startswith("Download ")
+    assert "Chrome 79, a browser no supported system still runs" in at_delivery.reason
+    assert later.source == "human"  # two days on, an old PC is a person's
+
+
 def test_external_documents_and_storage_urls_are_redirects(client, document, settings):
     message = make_message()
     external = Document.objects.create(title="Annual report",

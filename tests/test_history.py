@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from django_leadpixel.history import judge, stale_browser
 from django_leadpixel.ingest.bulk import store_many
 from django_leadpixel.ingest.hits import Hit, dumps, from_line, to_line
 from django_leadpixel.ingest.record import record, verdict_for
-from django_leadpixel.models import Click, Open
+from django_leadpixel.models import Click, Download, Message
 
 from .conftest import CHROME, IPHONE_SAFARI, make_message
 
@@ -46,11 +47,18 @@ def test_stale_browser(ua, expected):
     assert stale_browser(ua) == expected
 
 
-def test_a_single_old_browser_click_at_delivery_before_any_open_is_a_scanner():
-    verdict = judge(ip=HOME_IP, user_agent=OLD_CHROME, kind="click", seconds_since_sent=8,
+@pytest.mark.parametrize("kind", ["click", "download"])
+def test_a_single_old_browser_click_at_delivery_before_any_open_is_a_scanner(kind):
+    verdict = judge(ip=HOME_IP, user_agent=OLD_CHROME, kind=kind, seconds_since_sent=8,
                     person_opened_before=False)
     assert verdict.source == "scanner"
     assert "Chrome 57" in verdict.reason and "8 s after sending" in verdict.reason
+    assert verdict.reason.startswith(kind.capitalize())
+
+
+def test_a_download_in_a_burst_is_a_scanner_and_a_visit_is_not_judged_by_it():
+    assert judge(ip=HOME_IP, user_agent=CHROME, kind="download", burst=2).source == "scanner"
+    assert judge(ip=HOME_IP, user_agent=CHROME, kind="visit", burst=2).source == "human"
 
 
 @pytest.mark.parametrize("facts", [
@@ -128,29 +136,43 @@ def test_the_bare_webkit_agent_alone_is_not_apple():
 # --- through the database -----------------------------------------------------------------
 
 
+REPORT = uuid.UUID("5d0c4f0e-0000-4000-8000-000000000001")  # a document's public id
+
+
 def scenario(message, t0):
-    """Hits of one message: a gateway's burst on tracked_url() links, an old browser's
-    detonation, the person's open and click later (as (offset seconds, Hit))."""
-    hits = [(0.2 + 0.1 * n, Hit(kind="click", message_id=message.public_id, ip="3.80.12.7",
+    """Hits of one message: a gateway's burst on tracked_url() links and a document
+    from a network no shipped range names, an old browser's detonation of a link and
+    of the document, the person's open, click and download later (as (offset
+    seconds, Hit))."""
+    hits = [(0.2 + 0.1 * n, Hit(kind="click", message_id=message.public_id, ip="203.0.113.40",
                                 user_agent=CHROME, url=f"https://example.com/{n}"))
-            for n in range(4)]
+            for n in range(2)]
+    hits.append((0.45, Hit(kind="download", message_id=message.public_id, ip="203.0.113.41",
+                           user_agent=CHROME, document_id=REPORT)))
     hits.append((12, Hit(kind="click", message_id=message.public_id, ip="192.0.2.77",
                          user_agent=OLD_CHROME, url="https://example.com/1")))
+    hits.append((14, Hit(kind="download", message_id=message.public_id, ip="192.0.2.77",
+                         user_agent=OLD_CHROME, document_id=REPORT)))
     hits.append((3600, Hit(kind="open", message_id=message.public_id, ip=HOME_IP,
                            user_agent=IPHONE_SAFARI)))
     hits.append((3620, Hit(kind="click", message_id=message.public_id, ip=HOME_IP,
                            user_agent=IPHONE_SAFARI, url="https://example.com/2")))
+    hits.append((3620.5, Hit(kind="download", message_id=message.public_id, ip=HOME_IP,
+                             user_agent=IPHONE_SAFARI, document_id=REPORT)))
     for offset, hit in hits:
         hit.occurred_at = t0 + timedelta(seconds=offset)
     return [hit for _, hit in hits]
 
 
-def verdicts() -> list[tuple[str, str, str]]:
-    return [tuple(row) for row in Click.objects.order_by("occurred_at").values_list(
-        "url", "source", "reason")]
+def verdicts() -> list[tuple[str, str, str, str]]:
+    rows = [("click", *row) for row in Click.objects.values_list("occurred_at", "source", "reason")]
+    rows += [("download", *row) for row in Download.objects.values_list("occurred_at", "source", "reason")]
+    return [(kind, str(at - Message.objects.get().sent_at), source, reason)
+            for kind, at, source, reason in sorted(rows, key=lambda row: row[1])]
 
 
-EXPECTED = ["scanner"] * 4 + ["scanner", "human"]
+# The burst (two links and the document), the old browser's link and document, the person.
+EXPECTED = ["scanner"] * 3 + ["scanner"] * 2 + ["human"] * 2
 
 
 @pytest.mark.django_db
@@ -158,8 +180,7 @@ def test_every_path_gives_the_same_verdicts():
     t0 = timezone.now() - timedelta(days=1)
     results = {}
     for path in ("direct", "drain", "replay", "reclassify"):
-        Click.objects.all().delete()
-        Open.objects.all().delete()
+        Message.objects.all().delete()
         message = make_message(sent_at=t0, recipient=f"{path}@example.com")
         hits = scenario(message, t0)
         if path == "direct":  # the request stores what it saw; enrichment settles
@@ -174,9 +195,10 @@ def test_every_path_gives_the_same_verdicts():
         else:  # stored as the requests saw them, then judged over the whole history
             store_many([(hit, verdict_for(hit)) for hit in hits])
             Click.objects.update(source="human", reason="reset")
+            Download.objects.update(source="human", reason="reset")
             call_command("leadpixel_reclassify", "--no-progress", batch_size=1)
         results[path] = verdicts()
-        assert [source for _, source, _ in results[path]] == EXPECTED, (path, results[path])
+        assert [row[2] for row in results[path]] == EXPECTED, (path, results[path])
     for path, rows in results.items():
         assert rows == results["direct"], path
 

@@ -45,7 +45,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
 
     Used by the spool replay and the ingest buffer. Messages are read in one
     query, rows inserted with ``ignore_conflicts`` (an id stored before is
-    skipped), and the clicks are judged with their messages' history
+    skipped), and the clicks and downloads are judged with their messages' history
     (``history.settle``: the batch's own events and those already stored). The
     events are enriched in the same pass: they never wait for the sweep.
     A hit identical to another of its message within ``REPEAT_WINDOW`` (in
@@ -81,7 +81,7 @@ def store_many(items: list[tuple[Hit, Verdict]]) -> Counter[str]:
     # Judged with their history first: stored clicks that a burst in this batch
     # convicts are updated now (were the insert to fail, the retried batch
     # would convict them again).
-    history.settle([event for event in events if isinstance(event, Click)],
+    history.settle([event for event in events if isinstance(event, history.LINK_MODELS)],
                    opens=[event for event in events if isinstance(event, Open)],
                    sent_at={message.pk: message.sent_at for message in messages.values()},
                    stored=False)

@@ -7,7 +7,6 @@ nothing more.
 
 from ..enrichment import DEVICE_FIELDS, ENRICHED_FIELDS, PLACE_FIELDS, READ_FIELDS
 from .enrich import (
-    CLICK_READ_FIELDS,
     enrich_batches,
     enrich_many,
     enrich_one,
@@ -22,7 +21,7 @@ from .reclassify import reclassify
 from .retention import erase_recipient, purge, recipient_messages
 
 __all__ = [
-    "CLICK_READ_FIELDS", "DEVICE_FIELDS", "ENRICHED_FIELDS", "EVENT_MODELS", "PLACE_FIELDS",
+    "DEVICE_FIELDS", "ENRICHED_FIELDS", "EVENT_MODELS", "PLACE_FIELDS",
     "READ_FIELDS", "enrich_batches", "enrich_many", "enrich_one", "erase_recipient", "fields_of",
     "iter_chunks", "locked_batch", "purge", "read_fields", "recipient_messages", "reclassify",
     "settle_clicks", "sweep", "write",

@@ -1,6 +1,6 @@
 """Enrichment of stored events: place and device, or a mask, written in batches.
 
-Clicks are first judged again with their messages' history
+Clicks and downloads are first judged again with their messages' history
 (``history.settle``): a burst or a machine at delivery time is masked, never
 given a reader's place. Every job here is idempotent.
 """
@@ -22,15 +22,12 @@ from ..enrichment import ENRICHED_FIELDS, READ_FIELDS, enrichment_for
 from ..models import KINDS, Click, Download, EventModel, Open, ReportDirty, Visit, fit
 from .paging import EVENT_MODELS, locked_batch
 
-# What enrichment reads of a click, with what history.settle reads: the sweep loads nothing else.
-CLICK_READ_FIELDS = tuple(dict.fromkeys((*READ_FIELDS, *history.CLICK_FIELDS)))
+# What enrichment reads of each kind, with what history reads of it: the sweep loads nothing else.
+HISTORY_FIELDS: dict[type, tuple[str, ...]] = {**history.READ_FIELDS, Visit: history.VISIT_FIELDS}
 
 
-VISIT_READ_FIELDS = tuple(dict.fromkeys((*READ_FIELDS, *history.VISIT_FIELDS)))
-
-
-def read_fields(model) -> tuple[str, ...]:
-    return {Click: CLICK_READ_FIELDS, Visit: VISIT_READ_FIELDS}.get(model, READ_FIELDS)
+def read_fields(model: EventModel) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*READ_FIELDS, *HISTORY_FIELDS.get(model, ()))))
 
 
 def fields_of(row: Open | Click | Download | Visit, now: datetime | None = None) -> dict[str, Any]:
@@ -38,9 +35,9 @@ def fields_of(row: Open | Click | Download | Visit, now: datetime | None = None)
     return fit(type(row), enrichment_for(row, now))
 
 
-def settle_clicks(rows: list[Click]) -> list[Click]:
-    """Judge stored clicks again with their messages' history, before they are
-    enriched (``history.settle``). Returns the clicks whose verdict changed."""
+def settle_clicks(rows: list[Click | Download]) -> list[Click | Download]:
+    """Judge stored clicks and downloads again with their messages' history, before
+    they are enriched (``history.settle``). Returns the rows whose verdict changed."""
     return history.settle(rows)
 
 
@@ -55,8 +52,8 @@ def write(model: EventModel, rows: list[Any], *, only_new: bool) -> int:
     delivery, or two workers racing on a row, change nothing.
     """
     now = timezone.now()
-    if model is Click:
-        settle_clicks(cast("list[Click]", rows))  # a model's rows are of that model
+    if model in history.LINK_MODELS:
+        settle_clicks(rows)
     elif model is Visit:
         history.settle_visits(cast("list[Visit]", rows))
     ReportDirty.objects.mark_messages_after_commit(row.message_id for row in rows)

@@ -37,26 +37,22 @@ def reclassify(
         opens = list(Open.objects.filter(message_id__in=sent_at).only(*fields))
         clicks = list(Click.objects.filter(message_id__in=sent_at).only(
             *fields, "honeypot", "url"))
-        downloads = list(Download.objects.filter(message_id__in=sent_at).only(*fields))
+        downloads = list(Download.objects.filter(message_id__in=sent_at).only(*fields, "document_id"))
         visits = list(Visit.objects.filter(message_id__in=sent_at).only(*fields, "click_id"))
         changed = []
         for event in opens:
             if _rejudge(event, _request_verdict(event, "open")):
                 changed.append(event)
-        # The clicks' history reads the opens as judged just now.
-        judged = history.verdicts(clicks, opens, sent_at,
-                                  base=lambda click: _request_verdict(click, "click"))
-        for event in clicks:
+        # Clicks and downloads (a click on a document's link) are judged together
+        # with the message's history, which reads the opens as judged just now.
+        judged = history.verdicts([*clicks, *downloads], opens, sent_at,
+                                  base=lambda event: _request_verdict(event, history.kind_of(event)))
+        for event in (*clicks, *downloads):
             if event.pk in judged and _rejudge(event, judged[event.pk]):
-                changed.append(event)
-        # Downloads are judged by their requests with the rules of their kind
-        # (``CLASSIFIED_AS``: a click's; history does not judge them yet).
-        for event in downloads:
-            if _rejudge(event, _request_verdict(event, CLASSIFIED_AS["download"])):
                 changed.append(event)
         by_pk = {click.pk: click for click in clicks}
         for event in visits:  # a visit follows its click, as judged just now
-            if _rejudge(event, history.visit_verdict(_request_verdict(event, CLASSIFIED_AS["visit"]),
+            if _rejudge(event, history.visit_verdict(_request_verdict(event, "visit"),
                                                      by_pk.get(event.click_id))):
                 changed.append(event)
         for event in (*opens, *clicks, *downloads, *visits):
@@ -80,8 +76,8 @@ def _request_verdict(event: Event, kind: str) -> Verdict:
     if event.anonymous or event.method == ESP_METHOD:
         return Verdict(event.source, event.reason, event.operator)
     honeypot = event.honeypot if isinstance(event, Click) else False
-    return classify(ip=event.ip, user_agent=event.user_agent, kind=kind, method=event.method,
-                    honeypot=honeypot)
+    return classify(ip=event.ip, user_agent=event.user_agent, kind=CLASSIFIED_AS[kind],
+                    method=event.method, honeypot=honeypot)
 
 
 def _rejudge(event: Event, verdict: Verdict) -> bool:

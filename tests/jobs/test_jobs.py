@@ -225,10 +225,10 @@ def test_settling_a_batch_convicts_its_neighbours_of_a_burst_in_memory_too(messa
 
 def test_settling_twice_changes_nothing(message):
     human_clicks(message, 3, every_ms=100)
-    rows = list(Click.objects.only(*jobs.CLICK_READ_FIELDS))
+    rows = list(Click.objects.only(*jobs.read_fields(Click)))
     assert len(jobs.settle_clicks(rows)) == 3
     before = list(Click.objects.values_list("source", "reason").order_by("occurred_at"))
-    assert jobs.settle_clicks(list(Click.objects.only(*jobs.CLICK_READ_FIELDS))) == []
+    assert jobs.settle_clicks(list(Click.objects.only(*jobs.read_fields(Click)))) == []
     assert list(Click.objects.values_list("source", "reason").order_by("occurred_at")) == before
 
 
@@ -236,7 +236,7 @@ def test_settling_many_bursts_costs_a_fixed_number_of_queries(django_assert_max_
     messages = [make_message(recipient=f"s{i}@example.com") for i in range(30)]
     for m in messages:
         human_clicks(m, 3, every_ms=100)
-    rows = list(Click.objects.only(*jobs.CLICK_READ_FIELDS))
+    rows = list(Click.objects.only(*jobs.read_fields(Click)))
     # Sent times, nearby clicks, one UPDATE per distinct verdict, one for the bursts'
     # neighbours: not one per click or per burst.
     with django_assert_max_num_queries(8):
