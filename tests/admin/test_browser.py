@@ -25,6 +25,7 @@ from django.core.files.base import ContentFile
 from django.template import engines
 
 from django_leadpixel.models import Click, Document, Download, Message, Open
+from django_leadpixel.reports import leads
 
 from ..conftest import IN_CI, ROOT
 from ..imagefiles import pdf, png
@@ -255,6 +256,12 @@ def _laptop_data() -> Message:
     click(shown, minutes=30, city="Manchester", country="GB", device_type="mobile", os="iOS",
           mail_client="Apple Mail", position=1,
           url="https://shop.example.com/autumn/collection/forty-new-pieces?utm_source=email")
+    report = Document.objects.create(title="Autumn collection 2026: the full lookbook with prices",
+                                     url="https://cdn.example-company.com/lookbook-autumn-2026.pdf")
+    Download.objects.create(message=shown, document_id=report.public_id, source="human",
+                            ip="81.2.69.160", user_agent="Mozilla/5.0", city="Manchester",
+                            country="GB", device_type="desktop", os="Windows", browser="Chrome",
+                            enriched_at=shown.sent_at)
     return shown
 
 
@@ -329,7 +336,8 @@ def test_admin_fits_a_laptop_at_1400_px(live_server, sync_playwright, transactio
             page.screenshot(path=str(out / "admin-timeline-1400.png"), full_page=True)
             assert _inside(page, "table.lp-timeline th") == []
             badges = page.locator("table.lp-timeline .lp-src")
-            assert badges.count() == len(Message.objects.get(pk=shown.pk).opens.all()) + 2
+            # Every open, the two clicks and the download.
+            assert badges.count() == len(Message.objects.get(pk=shown.pk).opens.all()) + 3
             for badge in badges.all():
                 colour = badge.evaluate("e => getComputedStyle(e).backgroundColor")
                 assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), badge.inner_text()
@@ -342,7 +350,18 @@ def test_admin_fits_a_laptop_at_1400_px(live_server, sync_playwright, transactio
             ticks = page.locator("svg.lp-chart").first.locator("text.lp-tick").all_text_contents()
             assert len(ticks) >= 3 and ticks[0] == "0"
             assert _inside(page, "#lp-summary .lp-card") == []
+
+            # The download list and the lead list (one count column per event kind).
+            leads.refresh()  # PostgreSQL: the lead list is a materialized view
+            for name, path, expected in (
+                    ("download-list", "download/", "Autumn collection 2026"),
+                    ("lead-list", "lead/", "charlotte.featherstonehaugh@example-company.com")):
+                page.goto(f"{base}/django_leadpixel/{path}")
+                page.screenshot(path=str(out / f"admin-{name}-1400.png"), full_page=True)
+                assert expected in page.locator("#result_list").inner_text(), name
+                assert _inside(page, "#result_list thead th", ".results") == [], name
+                assert _inside(page, "#result_list tbody tr:first-child > *", ".results") == [], name
         finally:
             browser.close()
-    for name in ("message-list", "click-list", "timeline", "report"):
+    for name in ("message-list", "click-list", "timeline", "report", "download-list", "lead-list"):
         assert (out / f"admin-{name}-1400.png").stat().st_size > 10_000
