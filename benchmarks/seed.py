@@ -255,14 +255,15 @@ def main() -> None:
     setup_django()
     from django.db import connection
 
-    from django_leadpixel.models import Click, Message, Open, Visit
+    from django_leadpixel.models import KINDS, Message
 
     if connection.vendor != "postgresql":
         sys.exit("seed.py fills PostgreSQL; set LEADPIXEL_DB=postgres (the default here)")
     started = time.perf_counter()
     with connection.cursor() as cursor:  # start clean; TRUNCATE is instant where DELETE is not
-        cursor.execute("TRUNCATE {}, {}, {}, {}".format(
-            *(m._meta.db_table for m in (Open, Click, Visit, Message))))
+        # Every kind's table: each refers to the messages.
+        cursor.execute("TRUNCATE " + ", ".join(
+            m._meta.db_table for m in (*KINDS.values(), Message)))
     messages, opens, clicks, visits = Seeder(args.messages, args.events, args.seed,
                                              args.people).run()
     elapsed = time.perf_counter() - started

@@ -19,7 +19,6 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
@@ -43,7 +42,20 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from . import reports
-from .models import KINDS, Click, Document, Download, Lead, Message, MessageQuerySet, Open, Status, Visit
+from .models import (
+    KINDS,
+    Click,
+    Document,
+    Download,
+    Lead,
+    Message,
+    MessageQuerySet,
+    Open,
+    Status,
+    Visit,
+    can_view,
+    can_view_events,
+)
 from .reports import charts, leads
 from .reports.export import csv_response
 from .reports.figures import FIRST_DAY, LAST_DAY
@@ -231,6 +243,16 @@ def header(short: str, full: str) -> Any:
     return lazy(lambda: format_html('<span title="{}">{}</span>', _(full), _(short)), SafeString)()
 
 
+def figure(name: str, description: Any) -> Any:
+    """A sortable column (or read-only field) showing the ``with_stats`` figure ``name``."""
+
+    @admin.display(description=description, ordering=name)
+    def show(model_admin: admin.ModelAdmin, obj: Message) -> int:
+        return getattr(obj, name)
+
+    return show
+
+
 def clipped(text: str, width_em: int) -> str:
     """``text`` cut to one line of ``width_em`` with an ellipsis; all of it on hover."""
     return format_html('<span title="{}" style="display:inline-block;max-width:{}em;'
@@ -272,18 +294,6 @@ def source_badge_html(event) -> str:
     """The source's badge: the report charts' colour, text readable on it (WCAG AA)."""
     return format_html('<span class="lp-src" style="{}" title="{}">{}</span>',
                        charts.badge_style(event.source), event.reason, event.source_label)
-
-
-def can_view(request: HttpRequest, model) -> bool:
-    """The admin's rule for reading ``model``: its view or its change permission."""
-    opts = model._meta
-    return any(request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
-               for action in ("view", "change"))
-
-
-def can_view_events(request: HttpRequest) -> bool:
-    """Opens and clicks carry the reader's place and device: both permissions, or neither."""
-    return can_view(request, Open) and can_view(request, Click)
 
 
 def validate_report_day(value: datetime.date) -> None:
@@ -336,7 +346,8 @@ class ReportFilterForm(forms.Form):
 class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     # Fits 1,400 px with the sidebar and the filters: recipient and subject share a
     # column, the campaign is in the filters, the counts have one-word headers.
-    # The lead's link shares the status column (a column of its own would not fit).
+    # The lead's link shares the status column (a column of its own would not fit), and
+    # downloads and visits are on the change page only (two more columns do not fit).
     list_display = ("message", "sent", "status_and_lead",
                     "google_proxy_opens", "human_opens", "machine_opens", "clicks")
     list_display_links = ("message",)
@@ -347,7 +358,9 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     list_per_page = 50
     readonly_fields = ("public_id", "created", "status_label", "first_open",
                        "first_human_open", "opens_total", "human_opens", "machine_opens",
-                       "google_proxy_opens", "clicks", "human_clicks", "scanner_clicks", "lead_link")
+                       "google_proxy_opens", "clicks", "human_clicks", "scanner_clicks",
+                       "downloads", "human_downloads", "scanner_downloads", "visits", "human_visits",
+                       "scanner_visits", "lead_link")
     change_form_template = "admin/django_leadpixel/message/change_form.html"
     change_list_template = "admin/django_leadpixel/message/change_list.html"
 
@@ -363,6 +376,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
                 "status_label", ("first_open", "first_human_open"),
                 ("opens_total", "human_opens", "machine_opens", "google_proxy_opens"),
                 ("clicks", "human_clicks", "scanner_clicks"),
+                ("downloads", "human_downloads", "scanner_downloads"),
+                ("visits", "human_visits", "scanner_visits"),
             )}),
             (_("Identifiers"), {"fields": ("public_id", "created"),
                                 "classes": ("collapse",)}),
@@ -401,35 +416,19 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         return when(obj.created_at)
 
     # Short headers (the full name on hover) so that the list fits 1,400 px.
-    @admin.display(description=header("Google", "Opens via Google proxy"),
-                   ordering="google_proxy_opens")
-    def google_proxy_opens(self, obj) -> int:
-        return obj.google_proxy_opens
-
-    @admin.display(description=_("opens"), ordering="opens_total")
-    def opens_total(self, obj) -> int:
-        return obj.opens_total
-
-    @admin.display(description=header("People", "Opens by people"), ordering="human_opens")
-    def human_opens(self, obj) -> int:
-        return obj.human_opens
-
-    @admin.display(description=header("Machines", "Machine opens"), ordering="machine_opens")
-    def machine_opens(self, obj) -> int:
-        return obj.machine_opens
-
-    @admin.display(description=header("Clicks", "Clicks by anyone or anything"),
-                   ordering="clicks_total")
-    def clicks(self, obj) -> int:
-        return obj.clicks_total
-
-    @admin.display(description=_("clicks by people"))
-    def human_clicks(self, obj) -> int:
-        return obj.human_clicks
-
-    @admin.display(description=_("clicks by scanners and bots"))
-    def scanner_clicks(self, obj) -> int:
-        return obj.scanner_clicks
+    google_proxy_opens = figure("google_proxy_opens", header("Google", "Opens via Google proxy"))
+    opens_total = figure("opens_total", _("opens"))
+    human_opens = figure("human_opens", header("People", "Opens by people"))
+    machine_opens = figure("machine_opens", header("Machines", "Machine opens"))
+    clicks = figure("clicks_total", header("Clicks", "Clicks by anyone or anything"))
+    human_clicks = figure("human_clicks", _("clicks by people"))
+    scanner_clicks = figure("scanner_clicks", _("clicks by scanners and bots"))
+    downloads = figure("downloads_total", _("downloads"))
+    human_downloads = figure("human_downloads", _("downloads by people"))
+    scanner_downloads = figure("scanner_downloads", _("downloads by scanners and bots"))
+    visits = figure("visits_total", _("visits"))
+    human_visits = figure("human_visits", _("visits by people"))
+    scanner_visits = figure("scanner_visits", _("visits by scanners and bots"))
 
     @admin.display(description=_("first open"))
     def first_open(self, obj) -> str:
@@ -443,7 +442,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="",
                            obj=None):
-        if obj is not None and obj.pk and not can_view_events(request):
+        if obj is not None and obj.pk and not can_view_events(request.user):
             context["timeline_hidden"] = True
         elif obj is not None and obj.pk:
             context["timeline"] = [
@@ -503,7 +502,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             "report": report,
             # The CSV links repeat the effective filters, defaults included.
             "query": form.query(),
-            "can_export_events": can_view_events(request),
+            "can_export_events": can_view_events(request.user),
             # Percentages for display; the report itself keeps fractions.
             "percent": {key: report[key] * 100 for key in (
                 "open_rate_people", "open_rate_all", "click_rate", "click_to_open")},
@@ -520,7 +519,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
             # The estimate of the people who opened, in percent of the messages sent.
             "rates_percent": reports.rates.percentages(report),
         }
-        if can_view_events(request):  # who loaded what: the events' permissions
+        if can_view_events(request.user):  # who loaded what: the events' permissions
             context["images"] = reports.opens_by_image(**filters)
             context["documents"] = reports.document_report(**filters)
         return TemplateResponse(request, "admin/django_leadpixel/report.html", context)
@@ -550,8 +549,8 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def events_csv_view(self, request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         # view_message (checked with the filters) and, for the events themselves,
-        # view_open and view_click.
-        if not can_view_events(request):
+        # the view permission of every kind.
+        if not can_view_events(request.user):
             raise PermissionDenied
         form, filters = self._report_filters(request)
         if refused := self._refused(form):
@@ -779,7 +778,7 @@ class LeadAdmin(ReadOnlyMixin, admin.ModelAdmin):
     lead_template = "admin/django_leadpixel/lead/detail.html"
 
     def has_view_permission(self, request, obj=None):
-        return can_view(request, Message)
+        return can_view(request.user, Message)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -817,7 +816,7 @@ class LeadAdmin(ReadOnlyMixin, admin.ModelAdmin):
         detail = leads.lead_detail(unquote(object_id))
         if detail is None:
             raise Http404(_("No message was sent to this address."))
-        events = all(can_view(request, model) for model in KINDS.values())
+        events = can_view_events(request.user)
         timeline = [{**entry, "label": entry["event"].source_label if entry["event"] else "",
                      "place": place_of(entry["event"]) if entry["event"] else "",
                      "device": device_of(entry["event"]) if entry["event"] else "",
@@ -850,7 +849,7 @@ def add_report_to_app_list(site: admin.AdminSite) -> None:
     def get_app_list(request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         app_list = plain(request, app_label)
         for app in app_list:
-            if app.get("app_label") == Message._meta.app_label and can_view(request, Message):
+            if app.get("app_label") == Message._meta.app_label and can_view(request.user, Message):
                 app["models"].append({
                     "name": _("Campaign report"),
                     "object_name": "CampaignReport",

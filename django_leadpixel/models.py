@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.contrib.auth import get_permission_codename
 from django.db import DatabaseError, models, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
@@ -34,7 +35,7 @@ from .sources import (
 SOURCE_LABELS = dict(SOURCES)
 __all__ = ["Message", "Open", "Click", "Document", "Download", "Disposition", "Visit", "Lead",
            "LEAD_WEIGHTS", "Status", "KINDS", "EventModel", "KIND_FIELDS", "REPEAT_KEYS", "CLASSIFIED_AS",
-           "CONSENT_ONLY", "PERSON_SOURCES", "PROXY_SOURCES",
+           "CONSENT_ONLY", "STAT_COUNTS", "can_view", "can_view_events", "PERSON_SOURCES", "PROXY_SOURCES",
            "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
 logger = logging.getLogger("django_leadpixel")
@@ -46,7 +47,7 @@ class Status(models.TextChoices):
     UNOPENED = "unopened", _("Not opened")
 
 
-def _count(model: type[Open] | type[Click], **filters: Any) -> Coalesce:
+def _count(model: EventModel, **filters: Any) -> Coalesce:
     rows = (
         model.objects.filter(message=OuterRef("pk"), **filters)
         .order_by()
@@ -57,7 +58,7 @@ def _count(model: type[Open] | type[Click], **filters: Any) -> Coalesce:
     return Coalesce(Subquery(rows, output_field=models.IntegerField()), 0)
 
 
-def _first(model: type[Open] | type[Click], **filters: Any) -> Subquery:
+def _first(model: EventModel, **filters: Any) -> Subquery:
     rows = (
         model.objects.filter(message=OuterRef("pk"), **filters)
         .order_by()
@@ -70,7 +71,8 @@ def _first(model: type[Open] | type[Click], **filters: Any) -> Subquery:
 
 class MessageQuerySet(models.QuerySet):
     def with_stats(self) -> MessageQuerySet:
-        """Annotate the message-level truth, one correlated subquery per figure.
+        """Annotate the message-level truth, one correlated subquery per figure:
+        ``first_open``, ``first_human_open`` and the counts of ``STAT_COUNTS``.
 
         Subqueries (not joins) keep counts exact and each is served by the
         ``(message, occurred_at)`` / ``(message, source)`` indexes.
@@ -80,13 +82,7 @@ class MessageQuerySet(models.QuerySet):
             first_human_open=Coalesce(
                 _first(Open, source__in=PERSON_SOURCES), _first(Click, source="human")
             ),
-            opens_total=_count(Open),
-            human_opens=_count(Open, source__in=PERSON_SOURCES),
-            machine_opens=_count(Open, source__in=MACHINE_SOURCES),
-            google_proxy_opens=_count(Open, source="google_proxy"),
-            clicks_total=_count(Click),
-            human_clicks=_count(Click, source="human"),
-            scanner_clicks=_count(Click, source__in=SCANNER_CLICK_SOURCES),
+            **{name: _count(model, **filters) for name, (model, filters) in STAT_COUNTS.items()},
         )
 
     def with_status(self) -> MessageQuerySet:
@@ -441,6 +437,51 @@ CLASSIFIED_AS: dict[str, str] = {"open": "open", "click": "click", "download": "
                                  "visit": "click"}
 # Kinds stored only for messages with tracking consent (never anonymously).
 CONSENT_ONLY: frozenset[str] = frozenset({"visit"})
+
+
+# The events of a person, by the rules a kind is judged by (``CLASSIFIED_AS``): an
+# open through a reader's image proxy is the reader's; a click, download or visit is
+# a person's own only when it came from their browser.
+PERSON_FILTERS: dict[str, dict[str, Any]] = {"open": {"source__in": PERSON_SOURCES},
+                                             "click": {"source": "human"}}
+# Scanners and bots fetch links and files alike.
+SCANNER_FILTERS: dict[str, dict[str, Any]] = {"click": {"source__in": SCANNER_CLICK_SOURCES}}
+
+
+def _kind_counts() -> dict[str, tuple[EventModel, dict[str, Any]]]:
+    counts: dict[str, tuple[EventModel, dict[str, Any]]] = {}
+    for kind, model in KINDS.items():
+        rules = CLASSIFIED_AS[kind]
+        counts[f"{kind}s_total"] = (model, {})
+        counts[f"human_{kind}s"] = (model, PERSON_FILTERS[rules])
+        if rules in SCANNER_FILTERS:
+            counts[f"scanner_{kind}s"] = (model, SCANNER_FILTERS[rules])
+    return counts
+
+
+# The counts ``MessageQuerySet.with_stats`` annotates: figure name -> (model, filter).
+# Per kind ``<kind>s_total`` and ``human_<kind>s``, and ``scanner_<kind>s`` for the
+# kinds judged as clicks; opens also tell the machines and Google's proxy apart.
+STAT_COUNTS: dict[str, tuple[EventModel, dict[str, Any]]] = {
+    **_kind_counts(),
+    "machine_opens": (Open, {"source__in": MACHINE_SOURCES}),
+    "google_proxy_opens": (Open, {"source": "google_proxy"}),
+}
+
+
+def can_view(user: Any, model: type[models.Model]) -> bool:
+    """The admin's rule for reading ``model``: its view or its change permission."""
+    opts = model._meta
+    return any(user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+               for action in ("view", "change"))
+
+
+def can_view_events(user: Any) -> bool:
+    """Whether ``user`` may see a message's or a lead's events: ``can_view`` of every
+    kind in ``KINDS``. Each event carries the reader's place and device, and the
+    timelines, the events CSV and the API's event lists show every kind side by side:
+    all of the permissions, or nothing."""
+    return all(can_view(user, model) for model in KINDS.values())
 
 
 def fit(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import Message, Status
+from ..models import KINDS, Message, Status
 from ..sources import SOURCES
 
 if TYPE_CHECKING:
@@ -105,8 +105,8 @@ class MessageFilter(StrictOrderingMixin, django_filters.FilterSet):
         fields = ["campaign", "recipient", "sent_after", "sent_before", "status"]
 
 
-class MessageEventFilter(StrictOrderingMixin, django_filters.FilterSet):
-    """Filters of one message's events; no ``Meta.model``: it serves opens and clicks."""
+class BaseEventFilter(StrictOrderingMixin, django_filters.FilterSet):
+    """Filters of events of any kind; no ``Meta.model``: it serves every kind."""
 
     source = MultipleChoiceFilter(
         choices=SOURCES,
@@ -131,8 +131,22 @@ class MessageEventFilter(StrictOrderingMixin, django_filters.FilterSet):
         return queryset.filter(country=value.upper())
 
 
-class EventFilter(MessageEventFilter):
-    """Filters of the opens and clicks lists (all messages)."""
+class MessageEventFilter(BaseEventFilter):
+    """Filters of one message's events: each kind's events are filtered alike, and
+    ``kind`` keeps only the kinds asked for."""
+
+    kind = MultipleChoiceFilter(
+        choices=[(kind, kind) for kind in KINDS], method="filter_kind",
+        help_text=_("Kind of event; repeat the parameter for several (?kind=download"
+                    "&kind=visit)."))
+
+    def filter_kind(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        # Each kind's model is named after it (``KINDS``).
+        return queryset if queryset.model._meta.model_name in value else queryset.none()
+
+
+class EventFilter(BaseEventFilter):
+    """Filters of the opens, clicks and downloads lists (all messages)."""
 
     message = django_filters.UUIDFilter(
         field_name="message__public_id", help_text=_("The message's public id."))

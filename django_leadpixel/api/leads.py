@@ -21,7 +21,7 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from ..models import KINDS, Lead, Message
+from ..models import KINDS, Lead, Message, can_view_events
 from ..reports import leads
 from .filters import DateTimeFilter, StrictOrderingMixin
 from .pagination import KeysetPagination
@@ -93,12 +93,6 @@ class LeadSerializer(serializers.Serializer):
         return data
 
 
-def _can_view_events(request) -> bool:
-    return all(request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
-               or request.user.has_perm(f"{model._meta.app_label}.change_{model._meta.model_name}")
-               for model in KINDS.values())
-
-
 def _event_entry(entry: dict[str, Any]) -> dict[str, Any]:
     event = entry["event"]
     data: dict[str, Any] = {"kind": entry["kind"], "at": entry["at"].isoformat(),
@@ -150,7 +144,7 @@ class LeadDetailView(LeadpixelAPIMixin, GenericAPIView):
         data["messages_sent"] = [
             {"id": str(m.public_id), "subject": m.subject, "campaign": m.campaign,
              "sent_at": m.sent_at.isoformat()} for m in detail["messages"]]
-        if _can_view_events(request):
+        if can_view_events(request.user):
             data.update(places=detail["places"], devices=detail["devices"],
                         timeline=[_event_entry(entry) for entry in detail["timeline"]])
         return Response(data)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .. import tokens
-from ..models import SOURCE_LABELS, Message, Status
+from ..models import KINDS, SOURCE_LABELS, Message, Status
 from ..reports.figures import FIRST_DAY, LAST_DAY
 from ..sources import SOURCES, VALUES
 from ..templatetags.leadpixel import lead_pixel
@@ -90,6 +90,17 @@ class MessageSerializer(serializers.ModelSerializer):
     human_clicks = serializers.IntegerField(read_only=True)
     scanner_clicks = serializers.IntegerField(read_only=True,
                                               help_text=_("Clicks by scanners and bots."))
+    downloads_total = serializers.IntegerField(read_only=True,
+                                               help_text=_("Downloads of tracked documents."))
+    human_downloads = serializers.IntegerField(read_only=True,
+                                               help_text=_("Downloads by people."))
+    scanner_downloads = serializers.IntegerField(read_only=True,
+                                                 help_text=_("Downloads by scanners and bots."))
+    visits_total = serializers.IntegerField(read_only=True,
+                                            help_text=_("Page views on your site by the reader."))
+    human_visits = serializers.IntegerField(read_only=True, help_text=_("Visits by people."))
+    scanner_visits = serializers.IntegerField(read_only=True,
+                                              help_text=_("Visits by scanners and bots."))
     pixel_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -97,7 +108,9 @@ class MessageSerializer(serializers.ModelSerializer):
         fields = ["id", "recipient", "subject", "campaign", "metadata", "sent_at",
                   "tracking_consent", "created_at", "status", "first_open", "first_human_open",
                   "opens_total", "human_opens", "machine_opens", "google_proxy_opens",
-                  "clicks_total", "human_clicks", "scanner_clicks", "pixel_url"]
+                  "clicks_total", "human_clicks", "scanner_clicks", "downloads_total",
+                  "human_downloads", "scanner_downloads", "visits_total", "human_visits",
+                  "scanner_visits", "pixel_url"]
         read_only_fields = fields
 
     def get_pixel_url(self, message: Message) -> str:
@@ -251,19 +264,47 @@ class ClickSerializer(EventSerializer):
     position = serializers.IntegerField(read_only=True)
 
 
-class MessageEventSerializer(ClickSerializer):
-    """An open or a click of one message, in one list."""
+class MessageEventSerializer(EventSerializer):
+    """An event of one message, of any kind, with the fields of its kind; the fields
+    of the other kinds are null."""
 
-    kind = serializers.ChoiceField(choices=(("open", "open"), ("click", "click")),
-                                   read_only=True)
+    # Each kind's own fields (one entry per kind of models.KINDS).
+    KIND_FIELDS: dict[str, tuple[str, ...]] = {
+        "open": ("image",), "click": ("url", "position"),
+        "download": ("document", "document_title"),
+        "visit": ("path", "referrer_host", "click_id"),
+    }
+
+    kind = serializers.ChoiceField(choices=[(kind, kind) for kind in KINDS], read_only=True)
+    image = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text=_("Opens only: the tracked image loaded, blank for the pixel."))
     url = serializers.CharField(read_only=True, allow_null=True,
-                                help_text=_("Clicks only; null for opens."))
+                                help_text=_("Clicks only: the destination."))
     position = serializers.IntegerField(read_only=True, allow_null=True,
-                                        help_text=_("Clicks only; null for opens."))
+                                        help_text=_("Clicks only: the link's order in the message."))
+    document = serializers.UUIDField(
+        source="document_id", read_only=True, allow_null=True,
+        help_text=_("Downloads only: the document's public id (it may since be deleted)."))
+    document_title = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text=_("Downloads only: the document's title; null once the document is deleted."))
+    path = serializers.CharField(read_only=True, allow_null=True,
+                                 help_text=_("Visits only: the page viewed."))
+    referrer_host = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text=_("Visits only: the host the visitor came from; blank when unknown."))
+    click_id = serializers.UUIDField(
+        read_only=True, allow_null=True,
+        help_text=_("Visits only: the id of the click that brought the visitor, when known."))
 
     def to_representation(self, event) -> dict:
+        # A field another kind owns reads as null, whatever the row holds.
+        others = {name for kind, names in self.KIND_FIELDS.items() if kind != event.kind
+                  for name in names}
         data = super().to_representation(event)
-        return {"kind": event.kind, **data}
+        return {"kind": event.kind, **{name: None if name in others else value
+                                       for name, value in data.items() if name != "kind"}}
 
 
 # ----------------------------------------------------------------------------- stats

@@ -40,7 +40,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from .. import __version__, reports
-from ..models import Click, Download, Message, Open
+from ..models import KIND_FIELDS, KINDS, Click, Download, EventModel, Message, Open
 from . import filters, serializers
 from .pagination import KeysetPagination, MessagePagination
 from .permissions import LeadpixelPermissionsMixin
@@ -59,8 +59,11 @@ EVENT_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator
                 "anonymous", "enriched_at", "country", "region", "city", "device_type", "os",
                 "browser", "mail_client")
 CLICK_FIELDS = (*EVENT_FIELDS, "url", "position")
-# Each kind's own columns, beside the shared ones.
-KIND_COLUMNS = {Open: ("image",), Click: ("url", "position"), Download: ("document",)}
+# Each kind's own columns, beside the shared ones: the fields its hits carry.
+KIND_COLUMNS = {model: KIND_FIELDS[kind] for kind, model in KINDS.items()}
+# What a message's event list shows besides a kind's columns: a download's document
+# title, by a join (null once the document is deleted), never a query per row.
+KIND_EXTRAS: dict[EventModel, dict[str, Any]] = {Download: {"document_title": F("document__title")}}
 
 _VALIDATION_ERROR = OpenApiResponse(
     response={"type": "object", "additionalProperties": {
@@ -256,20 +259,23 @@ class MessageViewSet(LeadpixelAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
 
 @extend_schema_view(get=extend_schema(
-    summary=_("List a message's opens and clicks"),
-    description=_("Opens and clicks of one message in one list, each with its 'kind'; "
+    summary=_("List a message's events"),
+    description=_("Every event of one message, of every kind (opens, clicks, downloads, "
+                  "visits), in one list, each with its 'kind' and that kind's own fields; "
                   "newest first unless ?ordering says otherwise; cursor-paginated."),
     parameters=[PUBLIC_ID],
     responses=_responses({200: serializers.MessageEventSerializer(many=True)},
                          not_found=True),
 ))
 class MessageEventsView(LeadpixelAPIMixin, GenericAPIView):
-    """Opens and clicks of one message, merged in one cursor-paginated list."""
+    """Every event of one message, merged in one cursor-paginated list."""
 
     serializer_class = serializers.MessageEventSerializer
     filterset_class = filters.MessageEventFilter
     pagination_class = KeysetPagination
-    permission_models = (Open, Click)  # for ModelPermissions: view_open and view_click
+    # For ModelPermissions: the view permission of every kind, the rule of
+    # models.can_view_events (the admin's timeline and events CSV ask it too).
+    permission_models = tuple(KINDS.values())
 
     def get_queryset(self) -> QuerySet:
         return _events(Open)  # describes the filters in the schema; see get()
@@ -278,18 +284,16 @@ class MessageEventsView(LeadpixelAPIMixin, GenericAPIView):
         message = get_object_or_404(Message, public_id=public_id)
         self.check_object_permissions(request, message)
         querysets = []
-        for kind, model in (("open", Open), ("click", Click)):
-            filterset = self.filterset_class(request.query_params, _events(model, message),
-                                             request=request)
+        for kind, model in KINDS.items():
+            events = _events(model, message).annotate(kind=Value(kind),
+                                                      **KIND_EXTRAS.get(model, {}))
+            filterset = self.filterset_class(request.query_params, events, request=request)
             if not filterset.is_valid():
                 # It returns a DRF ValidationError; its stub says a dict.
                 raise translate_validation(filterset.errors)  # type: ignore[misc]
-            querysets.append(filterset.qs.annotate(kind=Value(kind)))
+            querysets.append(filterset.qs)
         paginator = cast(KeysetPagination, self.paginator)
         page = paginator.paginate_querysets(querysets, request, view=self)
-        for event in page:
-            if event.kind == "open":
-                event.url = event.position = None
         return paginator.get_paginated_response(self.get_serializer(page, many=True).data)
 
 

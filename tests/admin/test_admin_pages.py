@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from django_leadpixel.models import Open
+from django_leadpixel.models import KINDS, Download, Open, Visit
 
 from .helpers import T0, click, message, open_, sample_campaign
 
@@ -92,6 +93,20 @@ def test_change_page_timeline_and_truth(admin_client):
     html = admin_client.get(change_url(msgs["tim"])).content.decode()
     assert "Apple Mail Privacy Protection" in html and "Security scanner" in html
     assert "Only machines" in html
+
+
+def test_change_page_counts_downloads_and_visits(admin_client):
+    msgs = sample_campaign()
+    for source in ("human", "scanner", "bot"):
+        Download.objects.create(message=msgs["ada"], source=source, occurred_at=msgs["ada"].sent_at)
+    Visit.objects.create(message=msgs["ada"], source="human", path="/", occurred_at=msgs["ada"].sent_at)
+    response = admin_client.get(change_url(msgs["ada"]))
+    html = response.content.decode()
+    for label, value in (("Clicks by people", 2), ("Downloads", 3), ("Downloads by people", 1),
+                         ("Downloads by scanners and bots", 2), ("Visits", 1),
+                         ("Visits by people", 1), ("Visits by scanners and bots", 0)):
+        assert re.search(rf"<label[^>]*>{label}:</label>\s*<div class=\"readonly\">{value}</div>",
+                         html), label
 
 
 def test_add_page_still_works(admin_client):
@@ -203,16 +218,24 @@ def test_events_csv_needs_the_event_permissions(client):
     assert client.get(EVENTS_CSV, {"start": ""}).status_code == 403
 
 
+EVERY_KIND = tuple(f"view_{kind}" for kind in KINDS)
+
+
 @pytest.mark.parametrize("codenames, events", [
     (("view_message", "view_open"), 403),
     (("view_message", "view_click"), 403),
-    (("view_message", "view_open", "view_click"), 200),
-    (("change_message", "change_open", "change_click"), 200),  # change implies view
+    # Opens and clicks without downloads or visits: not every kind, so nothing.
+    (("view_message", "view_open", "view_click"), 403),
+    (("view_message", "view_open", "view_click", "view_download"), 403),
+    (("view_message", *EVERY_KIND), 200),
+    (("change_message", *(f"change_{kind}" for kind in KINDS)), 200),  # change implies view
 ])
-def test_events_csv_needs_view_open_and_view_click(client, codenames, events):
+def test_events_csv_needs_the_view_permission_of_every_kind(client, codenames, events):
     sample_campaign()
     staff_with(client, *codenames)
     assert client.get(EVENTS_CSV, {"start": ""}).status_code == events
+    html = client.get(REPORT, {"start": ""}).content.decode()
+    assert ("events.csv" in html) is (events == 200)
 
 
 def test_report_and_its_csvs_need_view_message(client):
@@ -231,10 +254,12 @@ def test_report_links_the_events_csv_only_for_who_may_export_it(client):
 @pytest.mark.parametrize("codenames, shown", [
     (("view_message",), False),
     (("view_message", "view_open"), False),
-    (("view_message", "view_open", "view_click"), True),
+    (("view_message", "view_open", "view_click"), False),
+    (("view_message", "view_open", "view_click", "view_visit"), False),
+    (("view_message", *EVERY_KIND), True),
 ])
 def test_change_page_timeline_needs_the_event_permissions(client, codenames, shown):
-    # The timeline lists each open and click with place and device, as the events CSV.
+    # The timeline lists every kind of event with place and device, as the events CSV.
     msgs = sample_campaign()
     response = staff_with(client, *codenames).get(change_url(msgs["ada"]))
     assert response.status_code == 200

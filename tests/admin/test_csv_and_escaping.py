@@ -1,10 +1,12 @@
 import csv
 import io
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
 
+from django_leadpixel.models import KINDS, Document, Download, Visit
 from django_leadpixel.reports.export import neutralise
 
 from .helpers import click, message, open_, sample_campaign
@@ -65,6 +67,41 @@ def test_events_csv_has_every_event(admin_client):
     sample_campaign()
     rows = read_csv(admin_client.get(EVENTS, {"start": ""}))
     assert len(rows) == 1 + 5 + 4  # header, opens, clicks
+
+
+def test_events_csv_has_every_kind_with_its_columns(admin_client):
+    ada = message(recipient="ada@example.com")
+    price = Document.objects.create(title="=Price list", url="https://files.example.com/p.pdf")
+    gone = Document.objects.create(title="Old brochure", url="https://files.example.com/b.pdf")
+    open_(ada, image="img/logo.png")
+    link = click(ada, position=2)
+    at = ada.sent_at + timedelta(minutes=10)
+    Download.objects.create(message=ada, source="human", occurred_at=at, document_id=price.public_id)
+    Download.objects.create(message=ada, source="scanner", occurred_at=at, document_id=gone.public_id)
+    Visit.objects.create(message=ada, source="human", occurred_at=at, path="/pricing",
+                         referrer_host="mail.example.com", click_id=link.id, ip="198.51.100.7")
+    gone.delete()
+    rows = read_csv(admin_client.get(EVENTS, {"start": ""}))
+    header = rows[0]
+    # The columns that were there keep their places; each kind's own ones follow.
+    assert header[:18] == ["kind", "occurred_at", "message", "recipient", "campaign", "source",
+                           "reason", "operator", "masked", "country", "region", "city",
+                           "device_type", "os", "browser", "mail_client", "url", "position"]
+    own = ("image", "url", "position", "document", "document_title", "path", "referrer_host",
+           "click_id")
+    by_kind = sorted(((row[0], {name: row[header.index(name)] for name in own
+                                if row[header.index(name)]}) for row in rows[1:]), key=str)
+    assert by_kind == sorted([
+        ("open", {"image": "img/logo.png"}),
+        ("click", {"url": "https://shop.example.com/a", "position": "2"}),
+        ("download", {"document": str(price.public_id), "document_title": "'=Price list"}),
+        ("download", {"document": str(gone.public_id)}),  # deleted: no title
+        ("visit", {"path": "/pricing", "referrer_host": "mail.example.com",
+                   "click_id": str(link.id)}),
+    ], key=str)
+    assert {row[0] for row in rows[1:]} == set(KINDS)
+    assert all(row[header.index("recipient")] == "ada@example.com" for row in rows[1:])
+    assert "198.51.100.7" not in str(rows)
 
 
 def test_hostile_text_is_escaped_everywhere(admin_client):

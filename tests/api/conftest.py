@@ -32,7 +32,8 @@ def minutes(n: int) -> datetime:
 
 
 # What the default LEADPIXEL["API_PERMISSION_CLASSES"] asks of a caller who uses the whole API.
-API_PERMISSIONS = ("view_message", "add_message", "view_open", "view_click", "view_download")
+API_PERMISSIONS = ("view_message", "add_message", "view_open", "view_click", "view_download",
+                   "view_visit")
 
 
 def user_with(username: str, *codenames: str, **fields):

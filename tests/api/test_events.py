@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from django_leadpixel.models import Click, Open
+from django_leadpixel.models import KINDS, Click, Document, Download, Open, Visit
 
 from .conftest import API, T0, make_click, make_message, make_open, minutes
 
@@ -241,6 +241,78 @@ def test_message_events_filters_and_paging(api, events):
     rows = walk(api, url + "?page_size=1&ordering=source")
     assert [r["source"] for r in rows] == ["google_proxy", "human", "human", "scanner"]
     assert api.get(url + "?source=robot").status_code == 400
+
+
+@pytest.fixture
+def every_kind(db):
+    """A message with an event of each kind; one download's document is deleted."""
+    message = make_message(campaign="autumn")
+    price = Document.objects.create(title="Price list", url="https://files.example.com/p.pdf")
+    gone = Document.objects.create(title="Old brochure", url="https://files.example.com/b.pdf")
+    click = make_click(message, at=minutes(2), position=3)
+    rows = {
+        "open": make_open(message, at=minutes(1), image="img/logo.png"),
+        "click": click,
+        "download": Download.objects.create(message=message, occurred_at=minutes(3), source="human",
+                                            document_id=price.public_id),
+        "gone": Download.objects.create(message=message, occurred_at=minutes(4), source="scanner",
+                                        document_id=gone.public_id),
+        "visit": Visit.objects.create(message=message, occurred_at=minutes(5), source="human",
+                                      path="/pricing", referrer_host="mail.example.com",
+                                      click_id=click.id, ip="198.51.100.7"),
+    }
+    gone.delete()
+    return message, price, rows
+
+
+OWN_FIELDS = {"image", "url", "position", "document", "document_title", "path", "referrer_host",
+              "click_id"}
+
+
+def test_message_events_list_every_kind_with_its_fields(api, every_kind):
+    message, price, rows = every_kind
+    data = results(api.get(f"{API}messages/{message.public_id}/events/"))
+    assert [(r["kind"], r["id"]) for r in data] == [
+        (kind, str(rows[key].id)) for kind, key in (("visit", "visit"), ("download", "gone"),
+                                                    ("download", "download"), ("click", "click"),
+                                                    ("open", "open"))]
+    assert {kind for kind in KINDS} == {r["kind"] for r in data}
+    own = {r["id"]: {k: v for k, v in r.items() if k in OWN_FIELDS and v is not None} for r in data}
+    assert own == {
+        str(rows["open"].id): {"image": "img/logo.png"},
+        str(rows["click"].id): {"url": "https://shop.example.com/offer", "position": 3},
+        str(rows["download"].id): {"document": str(price.public_id), "document_title": "Price list"},
+        # The deleted document: its id stays, its title is gone.
+        str(rows["gone"].id): {"document": str(rows["gone"].document_id)},
+        str(rows["visit"].id): {"path": "/pricing", "referrer_host": "mail.example.com",
+                                "click_id": str(rows["click"].id)},
+    }
+    assert all(OWN_FIELDS <= set(r) for r in data)  # every field, null where not the kind's
+    assert "198.51.100.7" not in json.dumps(data)
+
+
+def test_message_events_filter_by_kind(api, every_kind):
+    message, _price, rows = every_kind
+    url = f"{API}messages/{message.public_id}/events/"
+    assert [r["kind"] for r in results(api.get(url + "?kind=download"))] == ["download"] * 2
+    assert [r["kind"] for r in results(api.get(url + "?kind=visit&kind=open&ordering=occurred_at"))] \
+        == ["open", "visit"]
+    assert len(results(api.get(url + "?kind="))) == 5
+    response = api.get(url + "?kind=bounce")
+    assert response.status_code == 400 and "kind" in response.json()
+    # The other filters apply to every kind.
+    humans = results(api.get(url + "?source=human&ordering=occurred_at"))
+    assert [r["kind"] for r in humans] == ["open", "click", "download", "visit"]
+    assert [r["id"] for r in results(api.get(url + "?kind=download&source=scanner"))] == [
+        str(rows["gone"].id)]
+
+
+def test_message_events_walk_every_kind_in_pages(api, every_kind):
+    message = every_kind[0]
+    rows = walk(api, f"{API}messages/{message.public_id}/events/?page_size=2&ordering=source")
+    assert [(r["source"], r["kind"]) for r in rows] == [
+        ("human", "open"), ("human", "click"), ("human", "download"), ("human", "visit"),
+        ("scanner", "download")]
 
 
 def test_message_events_many_rows_walk(api, many):

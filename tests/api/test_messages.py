@@ -7,7 +7,7 @@ import pytest
 from django.template import Context, Template
 
 from django_leadpixel import tokens
-from django_leadpixel.models import Message
+from django_leadpixel.models import Download, Message, Visit
 
 from .conftest import API, T0, make_click, make_message, make_open, minutes
 
@@ -55,6 +55,24 @@ def test_list_newest_first_with_the_message_level_truth(api, three):
     assert row["pixel_url"] == person.pixel_url()
     assert "pk" not in row and row["id"] == str(person.public_id)
     assert [r["status"] for r in body["results"]] == ["unopened", "machine", "person"]
+
+
+def test_list_and_detail_count_downloads_and_visits(api, three):
+    person, machine, _unopened = three
+    for source in ("human", "human", "scanner", "bot", "apple_mpp"):
+        Download.objects.create(message=person, occurred_at=minutes(3), source=source)
+    for source in ("human", "scanner", "unknown"):
+        Visit.objects.create(message=person, occurred_at=minutes(4), source=source, path="/")
+    Visit.objects.create(message=machine, occurred_at=minutes(4), source="human", path="/")
+    figures = ("downloads_total", "human_downloads", "scanner_downloads",
+               "visits_total", "human_visits", "scanner_visits")
+    rows = {row["id"]: row for row in api.get(URL).json()["results"]}
+    detail = api.get(f"{URL}{person.public_id}/").json()
+    for row in (rows[str(person.public_id)], detail):
+        assert tuple(row[name] for name in figures) == (5, 2, 2, 3, 1, 1)
+        # The figures that were there before keep their names and values.
+        assert (row["clicks_total"], row["human_clicks"], row["scanner_clicks"]) == (2, 1, 1)
+    assert tuple(rows[str(machine.public_id)][name] for name in figures) == (0, 0, 0, 1, 1, 0)
 
 
 @pytest.mark.parametrize(("query", "expected"), [

@@ -1,7 +1,8 @@
 """Django's model permissions by default; LEADPIXEL["API_PERMISSION_CLASSES"] changes it.
 
 The default asks what the admin asks: view_message to read messages and the
-report figures, view_open and view_click to read events, add_message to
+report figures, view_open and view_click to read opens and clicks, the view permission
+of every kind of event to read a message's events, add_message to
 register messages and sign links. Being staff grants nothing by itself.
 """
 
@@ -18,7 +19,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from django_leadpixel.api import views
 from django_leadpixel.checks import check_settings
-from django_leadpixel.models import Message
+from django_leadpixel.models import KINDS, Message
 
 from .conftest import API, API_PERMISSIONS, client_for, user_with
 
@@ -128,11 +129,16 @@ def test_view_message_alone_cannot_create_messages_or_sign_links(message):
     assert Message.objects.count() == 1
 
 
-def test_a_message_s_events_need_both_event_permissions(message):
+EVENT_PERMISSIONS = tuple(f"view_{kind}" for kind in KINDS)
+
+
+@pytest.mark.parametrize("missing", EVENT_PERMISSIONS)
+def test_a_message_s_events_need_every_event_permission(message, missing):
+    # The list shows every kind: the rule of models.can_view_events, as in the admin.
     url = API + f"messages/{message.public_id}/events/"
-    assert client_for(user_with("o", "view_open")).get(url).status_code == 403
-    assert client_for(user_with("c", "view_click")).get(url).status_code == 403
-    assert client_for(user_with("oc", "view_open", "view_click")).get(url).status_code == 200
+    held = [codename for codename in EVENT_PERMISSIONS if codename != missing]
+    assert client_for(user_with("some", *held)).get(url).status_code == 403
+    assert client_for(user_with("every", *EVENT_PERMISSIONS)).get(url).status_code == 200
 
 
 def test_change_permission_implies_view_as_in_the_admin(message):

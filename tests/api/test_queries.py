@@ -6,6 +6,7 @@ reads the user's and their groups' permissions: two queries per request, counted
 in ``test_the_permission_check_costs_two_queries``.
 """
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from django_leadpixel.models import Click, Open
+from django_leadpixel.models import KINDS, Click, Document, Download, Open, Visit
 
 from .conftest import API, API_PERMISSIONS, T0, client_for, make_message, user_with
 
@@ -39,6 +40,15 @@ def data(db):
         Open.objects.create(message=messages[0], occurred_at=T0 + timedelta(hours=1, seconds=i))
         Click.objects.create(message=messages[0], occurred_at=T0 + timedelta(hours=2, seconds=i),
                              url="https://example.com/")
+    # Downloads of a document and of a deleted one (its title by a join, not a query
+    # per row), and visits.
+    document = Document.objects.create(title="Price list", url="https://files.example.com/p.pdf")
+    Download.objects.bulk_create([
+        Download(message=messages[0], occurred_at=T0 + timedelta(hours=3, seconds=i),
+                 document_id=document.public_id if i % 2 else uuid.uuid4()) for i in range(60)])
+    Visit.objects.bulk_create([
+        Visit(message=messages[0], occurred_at=T0 + timedelta(hours=4, seconds=i), path=f"/p/{i}")
+        for i in range(60)])
     return messages
 
 
@@ -54,7 +64,9 @@ ENDPOINTS = [
     ("messages/?status=person", 3),
     ("opens/?source=human", 1),                # one keyset query, no count
     ("clicks/?campaign=autumn", 1),
-    ("messages/{id}/events/", 3),              # message + opens + clicks
+    ("messages/{id}/events/", 1 + len(KINDS)),  # message + one per kind
+    ("messages/{id}/events/?kind=download", 2),  # the other kinds: no query
+    ("messages/{id}/events/?kind=download&kind=visit", 3),
 ]
 
 

@@ -8,6 +8,9 @@ from django.test import override_settings
 from drf_spectacular.validation import validate_schema
 from rest_framework.settings import api_settings
 
+from django_leadpixel.api.serializers import MessageEventSerializer
+from django_leadpixel.models import KINDS, STAT_COUNTS
+
 from .conftest import API
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +86,27 @@ def test_response_shapes_hide_personal_data(api):
         "images_blocked_daily", "images_blocked_by_campaign", "cohorts"}
     create = components["MessageCreateRequest"]
     assert create["required"] == ["recipient"]
+
+
+def test_a_message_s_events_are_described_for_every_kind(api):
+    schema = get_schema(api)
+    components = schema["components"]["schemas"]
+    event = components["MessageEvent"]["properties"]
+    kind = components[event["kind"]["allOf"][0]["$ref"].rsplit("/", 1)[1]]
+    assert set(kind["enum"]) == set(KINDS)
+    for kind_name, names in MessageEventSerializer.KIND_FIELDS.items():
+        assert kind_name in KINDS
+        assert all(event[name]["nullable"] for name in names), kind_name
+    assert set(MessageEventSerializer.KIND_FIELDS) == set(KINDS)
+    operation = schema["paths"]["/api/leadpixel/messages/{public_id}/events/"]["get"]
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert set(params["kind"]["schema"]["items"]["enum"]) == set(KINDS)
+    assert {"source", "occurred_after", "country", "device_type", "ordering"} <= set(params)
+    # Every figure of with_stats, in the list and the detail.
+    for name in ("Message", "MessageDetail"):
+        properties = components[name]["properties"]
+        assert set(STAT_COUNTS) <= set(properties), name
+        assert all(properties[figure]["type"] == "integer" for figure in STAT_COUNTS)
 
 
 @override_settings(REST_FRAMEWORK={})
