@@ -342,8 +342,9 @@ class SchemaView(LeadpixelPermissionsMixin, SpectacularAPIView):
     generator_class = LeadpixelSchemaGenerator
     queryset = Message.objects.none()  # for model-based permission classes
     # For ModelPermissions: whoever may call one endpoint may read the API's
-    # description (it holds no data): view_message, add_message, view_open or view_click.
-    permission_any_of = (("GET", Message), ("POST", Message), ("GET", Open), ("GET", Click))
+    # description (it holds no data): view_message, add_message, or view of one event kind.
+    permission_any_of = (("GET", Message), ("POST", Message), ("GET", Open), ("GET", Click),
+                         ("GET", Download))
     custom_settings = {
         "TITLE": "django-leadpixel API",
         "DESCRIPTION": "Email opens and clicks, classified as people or machines.",
@@ -358,7 +359,8 @@ class SchemaView(LeadpixelPermissionsMixin, SpectacularAPIView):
 
 # The pages of the API root, in the order it lists them (URL names in this API's urls.py).
 ROOT_LINKS = (("messages", "message-list"), ("opens", "open-list"), ("clicks", "click-list"),
-              ("stats", "stats"), ("schema", "schema"), ("docs", "docs"), ("redoc", "redoc"))
+              ("downloads", "download-list"), ("leads", "lead-list"), ("stats", "stats"),
+              ("schema", "schema"), ("docs", "docs"), ("redoc", "redoc"))
 
 
 def _url_name(request, name: str) -> str:
@@ -368,7 +370,8 @@ def _url_name(request, name: str) -> str:
 
 
 class ApiRootView(LeadpixelPermissionsMixin, APIView):
-    """The API's endpoints: messages, opens, clicks, stats, the schema and its pages."""
+    """The API's endpoints: messages, opens, clicks, downloads, leads, stats, the schema
+    and its pages."""
 
     queryset = Message.objects.none()
     permission_any_of = SchemaView.permission_any_of  # whoever may use one endpoint

@@ -16,7 +16,7 @@ from django_leadpixel.models import Message
 
 from .conftest import API, user_with
 
-PAGES = ["messages", "opens", "clicks", "stats", "schema", "docs", "redoc"]
+PAGES = ["messages", "opens", "clicks", "downloads", "leads", "stats", "schema", "docs", "redoc"]
 
 
 def test_root_lists_every_endpoint(api):
@@ -40,10 +40,12 @@ def test_root_needs_the_api_permission(anonymous, member):
     assert member.get(API).status_code == 403
 
 
-def test_root_for_a_sender_holding_add_message_only(db):
+@pytest.mark.parametrize("permission", ["add_message", "view_download"])
+def test_root_and_schema_for_a_user_of_one_endpoint(db, permission):
     client = APIClient()
-    client.force_authenticate(user_with("sender", "add_message"))
-    assert client.get(API).status_code == 200
+    client.force_authenticate(user_with("one", permission))
+    for page in ("", "schema/", "docs/"):
+        assert client.get(API + page).status_code == 200, page
 
 
 @pytest.mark.parametrize("page, asset", [
