@@ -30,7 +30,8 @@ from django.urls import NoReverseMatch, reverse
 
 from . import tokens
 from .conf import app_settings
-from .views import gpc_refused, record_view
+from .ingest.record import record_view
+from .visits import gpc_refused
 
 logger = logging.getLogger("django_leadpixel")
 

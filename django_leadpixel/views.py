@@ -1,7 +1,7 @@
 """The public endpoints: the pixel, the click redirect, tracked images and documents,
 and the visit beacon.
 
-Thin on purpose: verify the token, hand the hit to ``ingest.record.record``, answer.
+Thin on purpose: verify the token, hand the hit to ``ingest.record``, answer.
 Both endpoints answer correctly whatever else is down: a bad pixel token still
 gets the GIF (a broken image helps no one), a bad click token gets a plain 404
 and never a redirect to an unsigned place.
@@ -10,12 +10,10 @@ and never a redirect to an unsigned place.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import uuid
 from urllib.parse import urlsplit
 
-from django.core.cache import cache
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -33,8 +31,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 from . import tokens
 from .conf import app_settings
 from .documents import files, images
-from .ingest.hits import Hit
-from .ingest.record import record
+from .ingest.record import record_request, record_view
+from .visits import gpc_refused, visit_destination
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -47,39 +45,6 @@ NO_CACHE_HEADERS = {
     "Pragma": "no-cache",
     "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
 }
-
-
-def _record(request: HttpRequest, kind: str, message_id, *, consent: bool, **extra) -> bool:
-    # record() stores or spools whatever fails inside it; this guard covers a
-    # custom REQUEST_INFO_FUNCTION that raises: the hit is kept without an
-    # address rather than lost, and the endpoint never answers 500.
-    meta = request.META
-    try:
-        ip, user_agent = app_settings.REQUEST_INFO_FUNCTION(request)
-    except Exception:  # noqa: BLE001
-        logger.exception("leadpixel: REQUEST_INFO_FUNCTION failed; hit kept without an IP")
-        ip, user_agent = None, meta.get("HTTP_USER_AGENT", "")
-    purpose = meta.get("HTTP_SEC_PURPOSE") or meta.get("HTTP_PURPOSE") or ""
-    return record(Hit(kind=kind, message_id=message_id, ip=ip, user_agent=str(user_agent or ""),
-                      method=request.method or "GET", purpose=purpose[:32], consent=consent,
-                      **extra), request)
-
-
-def gpc_refused(request: HttpRequest) -> bool:
-    """Whether the browser asks not to be tracked (``Sec-GPC: 1``) and we honour it."""
-    return app_settings.VISIT_RESPECT_GPC and request.META.get("HTTP_SEC_GPC", "").strip() == "1"
-
-
-def visit_destination(request: HttpRequest, target: tokens.ClickTarget, click_id: uuid.UUID) -> str:
-    """The click's destination, tagged with the signed visitor value when it is one of
-    the sender's own hosts (``VISIT_HOSTS``), the message has tracking consent and the
-    browser does not send ``Sec-GPC: 1``. Any other destination is left as signed."""
-    hosts = app_settings.VISIT_HOSTS
-    if not hosts or not target.consent or target.honeypot or gpc_refused(request) \
-            or not tokens.visit_host(target.destination, hosts):
-        return target.destination
-    value = tokens.make_visitor(target.message_id, click_id)
-    return tokens.tag_destination(target.destination, app_settings.VISIT_PARAM, value)
 
 
 def _gif() -> HttpResponse:
@@ -96,7 +61,7 @@ def pixel(request: HttpRequest, token: str) -> HttpResponse:
         target = tokens.read_open(token)
     except tokens.BadToken:
         return _gif()
-    _record(request, "open", target.message_id, consent=target.consent)
+    record_request(request, "open", target.message_id, consent=target.consent)
     return _gif()
 
 
@@ -110,7 +75,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     # HEAD is recorded too (classified as a machine: scanners check links with
     # HEAD), and answered with the same redirect.
     click_id = uuid.uuid4()
-    _record(request, "click", target.message_id, consent=target.consent, url=target.destination,
+    record_request(request, "click", target.message_id, consent=target.consent, url=target.destination,
             position=target.position, honeypot=target.honeypot, id=click_id)
     response = HttpResponseRedirect(visit_destination(request, target, click_id))
     for name, value in NO_CACHE_HEADERS.items():
@@ -142,7 +107,7 @@ def image(request: HttpRequest, token: str, slug: str = "", ext: str = "") -> Ht
         found = None
     if found is None:
         return HttpResponseNotFound("Not found", content_type="text/plain")
-    _record(request, "open", target.message_id, consent=target.consent, image=target.path)
+    record_request(request, "open", target.message_id, consent=target.consent, image=target.path)
     response: HttpResponseBase
     if found.etag in {tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",")}:
         response = HttpResponseNotModified()
@@ -178,7 +143,7 @@ def download(request: HttpRequest, token: str, slug: str = "", ext: str = "") ->
     else:
         unavailable = False
     if files.counts_as_download(request):
-        _record(request, "download", target.message_id, consent=target.consent,
+        record_request(request, "download", target.message_id, consent=target.consent,
                 document_id=target.document_id)
     if unavailable:
         response = HttpResponse("The document is briefly unavailable; please try again.",
@@ -192,45 +157,7 @@ def download(request: HttpRequest, token: str, slug: str = "", ext: str = "") ->
 
 # --- visits on the sender's own site ------------------------------------------------
 
-MAX_VISIT_PATH = 2000
 MAX_BEACON_BODY = 8192
-
-
-def host_of(url: str) -> str:
-    """The host name of a URL (a referrer), lowercased; empty when there is none."""
-    try:
-        return (urlsplit(url or "").hostname or "")[:255]
-    except ValueError:
-        return ""
-
-
-def first_view(visitor: tokens.Visitor, path: str) -> bool:
-    """False when this visitor viewed ``path`` within ``VISIT_REPEAT_SECONDS`` (Django's
-    cache remembers; a cache that fails counts the view, and the ingest's own
-    ``REPEAT_WINDOW`` still folds an identical hit into the stored one)."""
-    seconds = app_settings.VISIT_REPEAT_SECONDS
-    if not seconds:
-        return True
-    digest = hashlib.sha256(path.encode("utf-8", "replace")).hexdigest()[:24]
-    try:
-        return bool(cache.add(f"leadpixel:visit:{visitor.click_id.hex}:{digest}", 1, timeout=seconds))
-    except Exception:  # noqa: BLE001 - a cache that is down must not lose the visit
-        logger.warning("leadpixel: the cache did not answer; visit counted", exc_info=True)
-        return True
-
-
-def record_view(request: HttpRequest, visitor: tokens.Visitor, path: str, referrer: str = "") -> bool:
-    """Record one page view by ``visitor`` (``VisitMiddleware`` and the beacon).
-
-    Through the same fail-open path as opens and clicks (``ingest.record``):
-    stored, buffered or spooled; stored only for a message with tracking
-    consent. True when a visit was stored now.
-    """
-    path = (path or "/")[:MAX_VISIT_PATH]
-    if not first_view(visitor, path):
-        return False
-    return _record(request, "visit", visitor.message_id, consent=True, path=path,
-                   referrer_host=host_of(referrer), click_id=visitor.click_id)
 
 
 def _beacon_data(request: HttpRequest) -> QueryDict:

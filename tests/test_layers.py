@@ -18,7 +18,7 @@ NAME = "django_leadpixel"
 LAYERS = {
     0: ("conf", "signals", "exceptions", "addresses", "caching"),
     1: ("sources", "tokens", "ranges", "useragents", "classify", "enrichment", "linkrewrite",
-        "request", "lint"),
+        "request", "lint", "visits"),
     2: ("models", "sql"),
     3: ("history",),
     4: ("ingest", "jobs", "reports", "documents", "mail"),
