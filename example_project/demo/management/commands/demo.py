@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -51,6 +52,8 @@ APPLE_MPP = "Mozilla/5.0"  # ua-parser/uap-core#509
 SCANNER = "Kaspersky Lab CFR link resolver cfradmins@kaspersky.com"  # device-detector bots.yml
 
 USERNAME, PASSWORD = "admin", "leadpixel-demo"
+# The tracked document the demo sends: a one-page PDF shipped with the example.
+REPORT_PDF = Path(__file__).resolve().parents[2] / "files" / "climate-report.pdf"
 
 
 def send_tracked(recipients: list[str], shop_url: str) -> dict[str, tuple[Message, str]]:
@@ -158,30 +161,8 @@ class Command(BaseCommand):
         if document is None:
             document = Document(title="Climate report", slug="climate-report",
                                 disposition="inline")
-            document.file.save("climate-report.pdf", ContentFile(one_page_pdf("Climate report")),
+            document.file.save("climate-report.pdf", ContentFile(REPORT_PDF.read_bytes()),
                                save=False)
             document.save()
         return document
 
-
-def one_page_pdf(text: str) -> bytes:
-    """A one-page PDF showing ``text`` (the cross-reference offsets computed)."""
-    stream = f"BT /F1 24 Tf 40 100 Td ({text}) Tj ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
