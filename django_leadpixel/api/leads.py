@@ -62,18 +62,7 @@ class LeadPagination(KeysetPagination):
     """Keyset cursor over leads: the ordering, then the address (unique) to break ties."""
 
     default_ordering = ("-score",)
-
-    def _keys(self, queryset: QuerySet) -> list[tuple[str, bool]]:
-        ordering = [o for o in queryset.query.order_by if isinstance(o, str)] \
-            or list(self.default_ordering)
-        keys: list[tuple[str, bool]] = []
-        for item in ordering:
-            field, desc = item.lstrip("-"), item.startswith("-")
-            if field not in {k for k, _ in keys}:
-                keys.append((field, desc))
-        if "email" not in {k for k, _ in keys}:
-            keys.append(("email", False))
-        return keys
+    tiebreakers = (("email", False),)
 
 
 class LeadSerializer(serializers.Serializer):

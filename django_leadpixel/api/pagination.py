@@ -95,9 +95,10 @@ class KeysetPagination(BasePagination):
     """``?cursor=...&page_size=M`` over one or several querysets sorted alike.
 
     The ordering is read from the (filtered) querysets' ``order_by``; the
-    view's filterset validates it against an allow-list. ``occurred_at`` and
-    ``id`` are appended (in the direction of the last field given) so the key
-    is unique and pages never overlap or skip.
+    view's filterset validates it against an allow-list. The ``tiebreakers``
+    it lacks are appended so the key is unique and pages never overlap or skip:
+    for events ``occurred_at`` and ``id``, in the direction of the last field
+    before them.
     """
 
     cursor_query_param = "cursor"
@@ -105,10 +106,16 @@ class KeysetPagination(BasePagination):
     page_size = DEFAULT_PAGE_SIZE
     max_page_size = MAX_PAGE_SIZE
     default_ordering: tuple[str, ...] = ("-occurred_at",)
+    # Fields appended to the ordering unless it has them, the last one unique:
+    # (field, descending), or None for the direction of the field before it. Events
+    # break ties in the direction of the last field asked for, so that
+    # (source, occurred_at) and its reverse are both one scan of the
+    # (source, occurred_at) index, with an incremental sort on id.
+    tiebreakers: tuple[tuple[str, bool | None], ...] = (("occurred_at", None), ("id", None))
 
     # ------------------------------------------------------------ keys
     def _keys(self, queryset: QuerySet) -> list[tuple[str, bool]]:
-        """[(field, descending), ...] ending with occurred_at and id."""
+        """[(field, descending), ...]: the ordering, then the tiebreakers it lacks."""
         ordering = [o for o in queryset.query.order_by if isinstance(o, str)] \
             or list(self.default_ordering)
         keys: list[tuple[str, bool]] = []
@@ -116,12 +123,9 @@ class KeysetPagination(BasePagination):
             field, desc = item.lstrip("-"), item.startswith("-")
             if field not in {k for k, _ in keys}:
                 keys.append((field, desc))
-        # Ties are broken in the direction of the last field asked for, so that
-        # (source, occurred_at) and its reverse are both one scan of the
-        # (source, occurred_at) index, with an incremental sort on id.
-        if "occurred_at" not in {k for k, _ in keys}:
-            keys.append(("occurred_at", keys[-1][1]))
-        keys.append(("id", keys[-1][1]))
+        for field, direction in self.tiebreakers:
+            if field not in {k for k, _ in keys}:
+                keys.append((field, keys[-1][1] if direction is None else direction))
         return keys
 
     @staticmethod
