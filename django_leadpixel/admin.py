@@ -296,6 +296,19 @@ def source_badge_html(event) -> str:
                        charts.badge_style(event.source), event.reason, event.source_label)
 
 
+def timeline_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A timeline entry (``reports.timeline``, ``leads.lead_detail``) with what the
+    timeline partial shows: the time, and for an event its source's label and badge,
+    its place and its device (plain text; escaped by the template)."""
+    event = entry["event"]
+    if event is None:
+        return {**entry, "when": when(entry["at"]), "label": "", "badge_style": "", "place": "",
+                "device": ""}
+    return {**entry, "when": when(entry["at"]), "label": event.source_label,
+            "badge_style": charts.badge_style(event.source), "place": place_of(event),
+            "device": device_of(event)}
+
+
 def validate_report_day(value: datetime.date) -> None:
     if not FIRST_DAY <= value <= LAST_DAY:
         raise ValidationError(_("Enter a date between %(first)s and %(last)s."),
@@ -445,14 +458,7 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
         if obj is not None and obj.pk and not can_view_events(request.user):
             context["timeline_hidden"] = True
         elif obj is not None and obj.pk:
-            context["timeline"] = [
-                {**entry, "label": entry["event"].source_label if entry["event"] else "",
-                 "when": when(entry["at"]),
-                 "badge_style": charts.badge_style(entry["event"].source) if entry["event"] else "",
-                 "place": place_of(entry["event"]) if entry["event"] else "",
-                 "device": device_of(entry["event"]) if entry["event"] else ""}
-                for entry in reports.timeline(obj)
-            ]
+            context["timeline"] = [timeline_entry(entry) for entry in reports.timeline(obj)]
             context["timeline_limit"] = reports.TIMELINE_LIMIT
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -817,9 +823,7 @@ class LeadAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if detail is None:
             raise Http404(_("No message was sent to this address."))
         events = can_view_events(request.user)
-        timeline = [{**entry, "label": entry["event"].source_label if entry["event"] else "",
-                     "place": place_of(entry["event"]) if entry["event"] else "",
-                     "device": device_of(entry["event"]) if entry["event"] else "",
+        timeline = [{**timeline_entry(entry),
                      "message_url": reverse("admin:django_leadpixel_message_change",
                                             args=[entry["message"].pk], current_app=self.admin_site.name)}
                     for entry in detail["timeline"]] if events else []

@@ -249,7 +249,7 @@ def test_downloads_are_enriched_on_the_timeline_and_in_the_figures(client, docum
     assert docs["top_countries"] == [("GB", 1)]
     assert sum(day["people"] for day in docs["daily"]) == 1
     entries = reports.timeline(person)
-    assert [(e["kind"], e.get("document")) for e in entries] == [
+    assert [(e["kind"], getattr(e["event"], "document_title", None)) for e in entries] == [
         ("sent", None), ("download", "Climate report 2026")]
 
 

@@ -49,6 +49,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from ..models import KINDS, LEAD_WEIGHTS, PERSON_SOURCES, Lead, Message
+from .timeline import timeline_rows
 
 __all__ = ["LEAD_TIMELINE_LIMIT", "RECENCY_DAYS", "after_migrate", "before_migrate", "drop_view",
            "install_view", "materialized", "refresh", "score_of", "summary", "lead_detail", "leads",
@@ -57,10 +58,7 @@ __all__ = ["LEAD_TIMELINE_LIMIT", "RECENCY_DAYS", "after_migrate", "before_migra
 VIEW = Lead._meta.db_table
 RECENCY_DAYS = 30
 LEAD_TIMELINE_LIMIT = 200
-# What a timeline entry shows of an event, besides its kind's own fields.
-TIMELINE_FIELDS = ("id", "message_id", "occurred_at", "source", "reason", "operator", "masked",
-                   "anonymous", "country", "region", "city", "device_type", "os", "browser",
-                   "mail_client", "enriched_at")
+# What the API's lead timeline gives of an event of each kind, besides the common fields.
 SHOWN_FIELDS = {"open": ("image",), "click": ("url",), "visit": ("path", "referrer_host")}
 PLACE_FIELDS = ("country", "region", "city")
 DEVICE_FIELDS = ("device_type", "os", "browser", "mail_client")
@@ -224,9 +222,10 @@ def lead_detail(email: str, limit: int = LEAD_TIMELINE_LIMIT) -> dict[str, Any] 
     ``lead``: the view's row; ``messages``: its messages, newest first; ``places``
     and ``devices``: what a person's own events showed (``source`` "human",
     not masked; never a proxy's), most seen first, with counts; ``timeline``:
-    sent messages and every event, newest first, at most ``limit`` events of
-    each kind. ``lead`` is computed live (``summary``), not read from the list's
-    view. A fixed number of queries: 1 + 4 per kind of event.
+    sent messages and every event (``timeline.timeline_rows``: a download with
+    its document's title), newest first, at most ``limit`` events of each kind.
+    ``lead`` is computed live (``summary``), not read from the list's view. A
+    fixed number of queries: 1 + 4 per kind of event.
     """
     key = normalise(email)
     messages = list(Message.objects.annotate(email=Lower("recipient")).filter(email=key)
@@ -244,8 +243,8 @@ def lead_detail(email: str, limit: int = LEAD_TIMELINE_LIMIT) -> dict[str, Any] 
     devices: Counter[tuple[str, ...]] = Counter()
     own = Q(message_id__in=ids, source="human", masked=False, enriched_at__isnull=False)
     for kind, model in KINDS.items():
-        rows = model.objects.filter(message_id__in=ids).order_by("-occurred_at") \
-            .only(*TIMELINE_FIELDS, *SHOWN_FIELDS.get(kind, ()))[:limit]
+        rows = timeline_rows(kind, model.objects.filter(message_id__in=ids)) \
+            .order_by("-occurred_at")[:limit]
         timeline.extend({"kind": kind, "at": row.occurred_at, "message": by_pk[row.message_id],
                          "event": row} for row in rows)
         for row in model.objects.filter(own).exclude(country="").order_by() \

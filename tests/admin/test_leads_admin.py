@@ -5,7 +5,7 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from django_leadpixel.models import KINDS, Visit
+from django_leadpixel.models import KINDS, Document, Download, Visit
 from django_leadpixel.reports import leads
 
 from .helpers import click, message, open_, sample_campaign
@@ -74,6 +74,30 @@ def test_the_lead_page_queries_do_not_grow(admin_client, django_assert_max_num_q
         click(more)
     with django_assert_max_num_queries(len(before.captured_queries)):
         assert admin_client.get(lead_url("ada@example.com")).status_code == 200
+
+
+def test_the_timelines_name_each_downloaded_document(admin_client, django_assert_max_num_queries):
+    first = message(recipient="ada@example.com")
+    report = Document.objects.create(title="Climate report 2026", url="https://cdn.example.com/r.pdf")
+    gone = Document.objects.create(title="Old price list", url="https://cdn.example.com/p.pdf")
+    Download.objects.create(message=first, document=report, source="human")
+    Download.objects.create(message=first, document_id=gone.public_id, source="human")
+    gone.delete()
+    shown = '<span class="lp-document">Climate report 2026</span>'
+    deleted = '<span class="lp-document">(deleted document)</span>'
+    message_page = admin_client.get(
+        reverse("admin:django_leadpixel_message_change", args=[first.pk])).content.decode()
+    with django_assert_max_num_queries(30) as before:
+        lead_page = admin_client.get(lead_url("ada@example.com")).content.decode()
+    for page in (message_page, lead_page):  # one table, included by both pages
+        assert page.count(shown) == 1 and page.count(deleted) == 1
+        assert 'class="lp-timeline"' in page and "open (image)" not in page
+    for n in range(5):
+        Download.objects.create(message=message(recipient="ada@example.com", subject=f"m{n}"),
+                                document=report, source="human")
+    with django_assert_max_num_queries(len(before.captured_queries)):  # titles: no query each
+        lead_page = admin_client.get(lead_url("ada@example.com")).content.decode()
+    assert lead_page.count(shown) == 6
 
 
 def test_message_and_event_pages_link_to_the_lead(admin_client):
