@@ -11,6 +11,7 @@ import datetime
 import functools
 import logging
 import mimetypes
+import operator
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -35,8 +36,9 @@ from .sources import (
 SOURCE_LABELS = dict(SOURCES)
 __all__ = ["Message", "Open", "Click", "Document", "Download", "Disposition", "Visit", "Lead",
            "LEAD_WEIGHTS", "Status", "KINDS", "EventModel", "KIND_FIELDS", "REPEAT_KEYS", "CLASSIFIED_AS",
-           "CONSENT_ONLY", "STAT_COUNTS", "can_view", "can_view_events", "PERSON_SOURCES", "PROXY_SOURCES",
-           "MACHINE_SOURCES", "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
+           "CONSENT_ONLY", "STAT_COUNTS", "ACTED_ON_LINK", "person_filter", "person_events",
+           "can_view", "can_view_events", "PERSON_SOURCES", "PROXY_SOURCES", "MACHINE_SOURCES",
+           "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
 logger = logging.getLogger("django_leadpixel")
 
@@ -86,19 +88,15 @@ class MessageQuerySet(models.QuerySet):
         )
 
     def with_status(self) -> MessageQuerySet:
-        person = Exists(Open.objects.filter(message=OuterRef("pk"), source__in=PERSON_SOURCES))
-        human_click = Exists(Click.objects.filter(message=OuterRef("pk"), source="human"))
-        # A person's download proves the message was opened, as a person's click does.
-        human_download = Exists(Download.objects.filter(message=OuterRef("pk"), source="human"))
-        any_open = Exists(Open.objects.filter(message=OuterRef("pk")))
-        any_click = Exists(Click.objects.filter(message=OuterRef("pk")))
-        any_download = Exists(Download.objects.filter(message=OuterRef("pk")))
+        # A person's event of any kind proves the message was opened (person_events).
+        person = functools.reduce(operator.or_, (
+            Exists(person_events(kind).filter(message=OuterRef("pk"))) for kind in KINDS))
+        any_event = functools.reduce(operator.or_, (
+            Exists(model.objects.filter(message=OuterRef("pk"))) for model in KINDS.values()))
         return self.annotate(
             status=models.Case(
-                models.When(person | human_click | human_download,
-                            then=models.Value(Status.PERSON)),
-                models.When(any_open | any_click | any_download,
-                            then=models.Value(Status.MACHINE)),
+                models.When(person, then=models.Value(Status.PERSON)),
+                models.When(any_event, then=models.Value(Status.MACHINE)),
                 default=models.Value(Status.UNOPENED),
                 output_field=models.CharField(),
             )
@@ -446,6 +444,23 @@ PERSON_FILTERS: dict[str, dict[str, Any]] = {"open": {"source__in": PERSON_SOURC
                                              "click": {"source": "human"}}
 # Scanners and bots fetch links and files alike.
 SCANNER_FILTERS: dict[str, dict[str, Any]] = {"click": {"source__in": SCANNER_CLICK_SOURCES}}
+# The kinds judged as clicks: a person's event of one of them shows that person acted on
+# a link of the message (followed it, fetched the document it names, or browsed the
+# site it led to).
+ACTED_ON_LINK: tuple[str, ...] = tuple(kind for kind, rules in CLASSIFIED_AS.items()
+                                       if rules == "click")
+
+
+def person_filter(kind: str) -> Q:
+    """What makes an event of ``kind`` a person's (``PERSON_FILTERS``). A person's event
+    of any kind proves the message was opened: the one rule the message status
+    (``with_status``), the report's figures and its honest rates share."""
+    return Q(**PERSON_FILTERS[CLASSIFIED_AS[kind]])
+
+
+def person_events(kind: str) -> EventQuerySet:
+    """The events of ``kind`` a person made (``person_filter``)."""
+    return KINDS[kind].objects.filter(person_filter(kind))
 
 
 def _kind_counts() -> dict[str, tuple[EventModel, dict[str, Any]]]:

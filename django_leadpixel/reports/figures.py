@@ -5,18 +5,18 @@ call ``campaign.campaign_report``, which sums per-cell partials from
 ``rollup`` where they are current. A partial (:func:`partial`) comes from a handful of
 aggregate queries whose number does not depend on how many rows there are:
 
-1.-3. sent messages, and opened / clicked messages from the events grouped
-   per message;
-4.-7. opens, then clicks, grouped by (day, source), and people's opens and
+1. messages grouped by sending day and their own flags, the counts of ``rates``
+   (cohorts, the estimate of the people who opened, images blocked), which also
+   say how many were sent; the report adds one more, live, for its recipient rule;
+2.-5. opened and clicked messages, from each kind's events grouped per message;
+6.-9. opens, then clicks, grouped by (day, source), and people's opens and
    clicks grouped by (country, device, OS, mail client): the daily chart,
    per-source totals, proxy shares and "top" lists are summed in Python;
-8. clicks grouped by link;
-9. messages grouped by sending day and their own opens' and clicks' flags, the
-   counts of ``rates`` (cohorts, the estimate of the people who opened, images
-   blocked); the report adds one more, live, for its recipient rule.
+10. clicks grouped by link.
 
 Message-level semantics (who counts as a person) come from ``sources`` and
-``models``: ``PERSON_SOURCES`` and ``Status`` are not redefined here.
+``models``: ``person_filter``, ``person_events`` and ``Status`` are not redefined
+here.
 """
 
 from __future__ import annotations
@@ -33,15 +33,14 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Sum,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Greatest, Least, TruncDate
+from django.db.models.functions import Greatest, Least, TruncDate
 from django.utils import timezone
 
-from ..models import Click, Download, Message, Open
-from ..sources import PERSON_SOURCES, PROXY_SOURCES, SOURCES
+from ..models import KINDS, Click, Message, Open, person_events, person_filter
+from ..sources import PROXY_SOURCES, SOURCES
 from . import rates
 
 SOURCE_KEYS = tuple(key for key, _label in SOURCES)
@@ -109,64 +108,51 @@ def _events(model, messages: QuerySet, filtered: bool) -> QuerySet:
     return events.filter(message__in=messages.values("pk")) if filtered else events
 
 
-def _message_figures(messages: QuerySet, opens: QuerySet, clicks: QuerySet) -> dict[str, int]:
-    """Sent, opened and clicked messages, with the sets ``MessageQuerySet.with_status`` uses.
+def _message_figures(messages: QuerySet, filtered: bool) -> dict[str, int]:
+    """Opened and clicked messages, by the rule ``MessageQuerySet.with_status`` uses: a
+    person's event of any kind proves the message was opened (``models.person_events``).
 
-    Three queries, each one pass: opens and clicks are grouped per message
-    (served by index-only scans of ``(message, source)``). Asking "is this message in the set
-    of opened messages?" per message instead (EXISTS, or ``IN (subquery)``)
-    costs a probe per message, and PostgreSQL stops hashing an ``IN`` list
-    once it outgrows ``work_mem``: at a million events that turned into a
-    nested scan that ran for minutes.
+    One query per kind of event, each one pass: the kind's events grouped per message
+    (served by index-only scans of ``(message, source)``). A message counts at the first
+    kind, in ``KINDS`` order, it has an event of (and a person's event of): for a later
+    kind, one index probe per message of that kind asks whether an earlier kind counted
+    it already (clicks, downloads and visits are the smaller tables by far). Asking "is
+    this message in the set of opened messages?" per message instead (EXISTS, or
+    ``IN (subquery)``) costs a probe per message, and PostgreSQL stops hashing an ``IN``
+    list once it outgrows ``work_mem``: at a million events that turned into a nested
+    scan that ran for minutes.
     """
-    person = Case(When(source__in=PERSON_SOURCES, then=1), default=0)
-    human = Case(When(source="human", then=1), default=0)
-    per_open_message = opens.values("message_id").annotate(person=Max(person))
-    open_figures = per_open_message.aggregate(
-        opened=Count("message_id"), opened_by_person=Coalesce(Sum("person"), 0))
-    # Per clicked message, also whether it has an open at all / an open by a person:
-    # one index probe per clicked message (clicks are the smaller table by far).
-    per_click_message = clicks.values("message_id").annotate(
-        human=Max(human),
-        any_open=Exists(Open.objects.filter(message_id=OuterRef("message_id"))),
-        person_open=Exists(Open.objects.filter(message_id=OuterRef("message_id"),
-                                               source__in=PERSON_SOURCES)),
-    )
-    click_figures = per_click_message.aggregate(
-        clicked=Count("message_id"),
-        clicked_by_person=Coalesce(Sum("human"), 0),
-        only_clicked=Count("message_id", filter=Q(any_open=False)),
-        person_only_clicked=Count("message_id", filter=Q(human=1, person_open=False)),
-    )
-    # A person's download proves the message was opened, as a person's click does:
-    # messages downloaded from that neither figure above counted.
-    per_download_message = Download.objects.order_by().filter(
-        message__in=messages.values("pk")).values("message_id").annotate(
-        human=Max(human),
-        any_open=Exists(Open.objects.filter(message_id=OuterRef("message_id"))),
-        any_click=Exists(Click.objects.filter(message_id=OuterRef("message_id"))),
-        person_open=Exists(Open.objects.filter(message_id=OuterRef("message_id"),
-                                               source__in=PERSON_SOURCES)),
-        human_click=Exists(Click.objects.filter(message_id=OuterRef("message_id"),
-                                                source="human")),
-    )
-    download_figures = per_download_message.aggregate(
-        only_downloaded=Count("message_id", filter=Q(any_open=False, any_click=False)),
-        person_only_downloaded=Count("message_id", filter=Q(human=1, person_open=False,
-                                                            human_click=False)),
-    )
+    per_kind: dict[str, dict[str, int]] = {}
+    for kind, model in KINDS.items():
+        earlier = list(per_kind)
+        person = Case(When(person_filter(kind), then=1), default=0)
+        probes: dict[str, Exists] = {}
+        for before in earlier:
+            probes[f"any_{before}"] = Exists(
+                KINDS[before].objects.filter(message_id=OuterRef("message_id")))
+            probes[f"person_{before}"] = Exists(
+                person_events(before).filter(message_id=OuterRef("message_id")))
+        rows = _events(model, messages, filtered).values("message_id").annotate(
+            person=Max(person), **probes)
+        first = Q(**{f"any_{before}": False for before in earlier}) if earlier else None
+        person_first = Q(person=1, **{f"person_{before}": False for before in earlier})
+        per_kind[kind] = rows.aggregate(
+            total=Count("message_id"), people=Count("message_id", filter=Q(person=1)),
+            first=Count("message_id", filter=first),
+            person_first=Count("message_id", filter=person_first))
     return {
-        "sent": messages.count(),
-        "opened_by_person": open_figures["opened_by_person"]
-        + click_figures["person_only_clicked"] + download_figures["person_only_downloaded"],
-        "opened_any": open_figures["opened"] + click_figures["only_clicked"]
-        + download_figures["only_downloaded"],
-        "clicked_by_person": click_figures["clicked_by_person"],
-        "clicked_any": click_figures["clicked"],
+        "opened_by_person": sum(figures["person_first"] for figures in per_kind.values()),
+        "opened_any": sum(figures["first"] for figures in per_kind.values()),
+        "clicked_by_person": per_kind["click"]["people"],
+        "clicked_any": per_kind["click"]["total"],
     }
 
 
 PEOPLE_FIELDS = ("country", "device_type", "os", "mail_client")
+# The version of the message-level rules a partial follows (kept in rollup cells, which
+# are rebuilt when it changes). 2: a person's download or visit is a person acting on a
+# link, as a click is (``models.ACTED_ON_LINK``).
+RULES = 2
 FIGURES = ("sent", "opened_by_person", "opened_any", "clicked_by_person", "clicked_any")
 
 
@@ -215,7 +201,10 @@ def partial(messages: QuerySet, *, filtered: bool = True,
     """
     opens = _events(Open, messages, filtered)
     clicks = _events(Click, messages, filtered)
-    out: dict[str, Any] = _message_figures(messages, opens, clicks)
+    # Messages per (sending day, own flags): the cohorts and the images-blocked figures;
+    # every message is in one group, so they also say how many were sent.
+    flags = rates.flag_counts(messages, local_day("sent_at"))
+    out: dict[str, Any] = {"sent": sum(flags.values()), **_message_figures(messages, filtered)}
     daily: dict[str, int] = {}
     countries: dict[str, int] = {}
     devices: dict[str, int] = {}
@@ -238,8 +227,8 @@ def partial(messages: QuerySet, *, filtered: bool = True,
     out.update(daily=daily, countries=countries, devices=devices, mail_clients=mail_clients,
                links={f"{r['position']}|{r['url']}": [r["clicks"], r["human_clicks"]]
                       for r in links})
-    # Messages per (sending day, own flags): the cohorts and the images-blocked figures.
-    out["message_flags"] = rates.flag_counts(messages, local_day("sent_at"))
+    out["message_flags"] = flags
+    out["rules"] = RULES
     return out
 
 

@@ -19,8 +19,10 @@ Cohorts (first rule that holds; :func:`cohort_of`):
    and ``unknown`` verdicts do not count as loaded: no reader's client is known
    to be behind them.
 
-**Images blocked**: messages of cohort ``none`` with a person's click. The
-reader opened the mail (they clicked in it) and no image was loaded for them.
+**Images blocked**: messages of cohort ``none`` where a person acted on a link
+(``models.ACTED_ON_LINK``: a person's click, download or visit; "clicked"
+below). The reader opened the mail (they clicked in it) and no image was
+loaded for them.
 
 **The estimate** (:func:`estimate`). Every message of the ``proxy`` and
 ``direct`` cohorts was opened by a person (``O`` of them, ``C`` clicked).
@@ -52,7 +54,9 @@ other messages (a rule that reaches across cells, so it is never stored).
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +68,7 @@ from django.db.models import (
     IntegerField,
     Max,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -71,7 +76,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from ..models import Click, Open
+from ..models import ACTED_ON_LINK, KINDS, EventModel, Open, person_filter
 from ..sources import Source
 
 COHORTS: tuple[str, ...] = ("hidden", "proxy", "direct", "none")
@@ -85,7 +90,6 @@ HIDDEN_SOURCES: tuple[str, ...] = (Source.APPLE_MPP.value,)
 READER_PROXY_SOURCES: tuple[str, ...] = (
     Source.GOOGLE_PROXY.value, Source.YAHOO_PROXY.value, Source.OTHER_PROXY.value)
 DIRECT_SOURCES: tuple[str, ...] = (Source.HUMAN.value,)
-CLICK_SOURCES: tuple[str, ...] = (Source.HUMAN.value,)
 
 # Fewer person clicks than this in the hidden cohort or in the visible ones: "not enough data".
 MIN_CLICKS = 5
@@ -93,7 +97,7 @@ LEVEL = 0.90
 METHOD = "click-to-open ratio; exact hypergeometric 90% interval"
 
 # A message's own flags, in the order of the key "campaign|day|AXDK" of ``flag_counts``:
-# Apple MPP open, reader's-proxy open, direct (human) open, person click.
+# Apple MPP open, reader's-proxy open, direct (human) open, a person acted on a link.
 FLAGS = ("apple", "proxy", "direct", "click")
 
 
@@ -126,28 +130,32 @@ def parse_key(key: str) -> tuple[str, str, dict[str, bool]]:
 # --- the counts (queries) -----------------------------------------------------------------
 
 
-def _code(model: type[Open] | type[Click], bits: tuple[tuple[tuple[str, ...], int], ...]
-          ) -> Coalesce:
-    """The OR of ``bits`` over a message's events whose source is in each tuple, in one
-    correlated aggregate subquery (an index-only scan of that message's (message, source)
-    entries). Not ``EXISTS``: PostgreSQL may hash an ``EXISTS`` over every event of a
-    source in the table, which a rollup cell of a thousand messages must not pay."""
-    code = sum((Max(Case(When(source__in=sources, then=Value(bit)), default=Value(0)))
-                for sources, bit in bits[1:]),
-               start=Max(Case(When(source__in=bits[0][0], then=Value(bits[0][1])),
-                              default=Value(0))))
+def _code(model: EventModel, bits: tuple[tuple[Q, int], ...]) -> Coalesce:
+    """The OR of ``bits`` over a message's events that meet each condition (on their
+    source), in one correlated aggregate subquery (an index-only scan of that message's
+    (message, source) entries). Not ``EXISTS``: PostgreSQL may hash an ``EXISTS`` over
+    every event of a source in the table, which a rollup cell of a thousand messages
+    must not pay."""
+    code = sum((Max(Case(When(condition, then=Value(bit)), default=Value(0)))
+                for condition, bit in bits[1:]),
+               start=Max(Case(When(bits[0][0], then=Value(bits[0][1])), default=Value(0))))
     rows = (model.objects.filter(message_id=OuterRef("pk")).order_by().values("message_id")
             .annotate(code=code).values("code"))
     return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
 
-OPEN_BITS = ((HIDDEN_SOURCES, 4), (READER_PROXY_SOURCES, 2), (DIRECT_SOURCES, 1))
-CLICK_BITS = ((CLICK_SOURCES, 1),)
+OPEN_BITS = ((Q(source__in=HIDDEN_SOURCES), 4), (Q(source__in=READER_PROXY_SOURCES), 2),
+             (Q(source__in=DIRECT_SOURCES), 1))
+
+
+def _acted() -> Expression:
+    """Above 0 when a person acted on a link of the message: one aggregate per kind."""
+    codes = [_code(KINDS[kind], ((person_filter(kind), 1),)) for kind in ACTED_ON_LINK]
+    return functools.reduce(operator.add, codes)
 
 
 def _grouped(messages: QuerySet, day: Expression) -> dict[str, int]:
-    rows = (messages.annotate(lp_day=day, lp_opens=_code(Open, OPEN_BITS),
-                              lp_click=_code(Click, CLICK_BITS))
+    rows = (messages.annotate(lp_day=day, lp_opens=_code(Open, OPEN_BITS), lp_click=_acted())
             .values("campaign", "lp_day", "lp_opens", "lp_click")
             .annotate(n=Count("pk")).order_by())
     out: dict[str, int] = {}
@@ -163,8 +171,8 @@ def flag_counts(messages: QuerySet, day: Expression) -> dict[str, int]:
     """Messages per (campaign, sending day, own flags): ``{"autumn|2026-03-10|1001": n}``.
 
     Additive over disjoint sets of messages; ``day`` is the sending day
-    expression (``figures.local_day("sent_at")``). One query: two correlated
-    subqueries per message, served by the ``(message, source)`` indexes.
+    expression (``figures.local_day("sent_at")``). One query: a correlated
+    subquery per kind of event per message, served by the ``(message, source)`` indexes.
     """
     return _grouped(messages, day)
 
@@ -277,8 +285,9 @@ def _rate(part: int | float, whole: int) -> float:
 
 def cohort_table(flags: dict[str, int], moved: dict[str, int] | None = None
                  ) -> tuple[dict[str, dict[str, int]], dict[str, list[int]], dict[str, list[int]]]:
-    """Per cohort: sent, seen (opened by a person: a person's open or click), seen opens,
-    person clicks; per sending day and per campaign [sent, images blocked]."""
+    """Per cohort: sent, seen (opened by a person: a person's open, or a person acted on a
+    link), seen opens, person clicks (messages where a person acted on a link); per
+    sending day and per campaign [sent, images blocked]."""
     moved = moved or {}
     table = {c: {"sent": 0, "seen": 0, "seen_opens": 0, "person_clicks": 0} for c in COHORTS}
     days: dict[str, list[int]] = {}

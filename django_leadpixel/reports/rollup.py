@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from ..models import Click, Message, Open, ReportCell, ReportDirty, ReportKey, report_key
+from ..models import KINDS, Message, ReportCell, ReportDirty, ReportKey, report_key
 from . import figures, rates
 
 logger = logging.getLogger("django_leadpixel")
@@ -48,13 +48,13 @@ MAX_UNENRICHED = 5000
 
 key_of = report_key
 
-# A cell whose data lacks this key was built by an earlier version: its figures come
-# from the events until it is rebuilt.
+# A cell whose data lacks this key, or follows other rules (``figures.RULES``), was
+# built by an earlier version: its figures come from the events until it is rebuilt.
 CURRENT_KEY = "message_flags"
 
 
 def current_data(data: dict[str, Any]) -> bool:
-    return CURRENT_KEY in data
+    return CURRENT_KEY in data and data.get("rules") == figures.RULES
 
 
 def keys_of_messages(message_ids: Iterable[int]) -> set[Key]:
@@ -124,7 +124,7 @@ def out_of_date_keys() -> set[Key] | None:
     if len(markers) > MAX_LIVE_CELLS:
         return None
     message_ids: set[int] = set()
-    for model in (Open, Click):
+    for model in KINDS.values():  # every kind counts in the figures (models.person_events)
         ids = list(model.objects.filter(enriched_at__isnull=True).order_by()
                    .values_list("message_id", flat=True)[:MAX_UNENRICHED + 1])
         if len(ids) > MAX_UNENRICHED:

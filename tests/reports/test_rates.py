@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import time_machine
+from django.db.models import Count, Q
 from django.test import override_settings
 from django.urls import reverse
 
 from django_leadpixel import jobs, reports
 from django_leadpixel.enrichment import reset_locator
-from django_leadpixel.models import Message
+from django_leadpixel.models import Download, Message, Status, Visit
 from django_leadpixel.reports import rates, rollup
 
 from ..admin.helpers import T0, click, message, open_
@@ -150,6 +151,53 @@ def test_report_figures():
 
 
 @pytest.mark.django_db
+def test_rates_figures_and_the_status_agree_with_downloads_and_visits():
+    """A person's download or visit is a person acting on a link, as a click is: every
+    figure counts the message as opened by a person, and the rates count it as clicked."""
+    def event(model, m, source="human", minutes=30, **fields):
+        model.objects.create(message=m, source=source, occurred_at=m.sent_at + timedelta(
+            minutes=minutes), enriched_at=m.sent_at, masked=source != "human", **fields)
+
+    opened = message(recipient="opened@example.com", campaign="mixed")
+    open_(opened, "human")
+    apple = message(recipient="apple@example.com", campaign="mixed")
+    open_(apple, "apple_mpp", minutes=1)
+    event(Download, apple)  # hidden cohort, a person acted: seen
+    fetched = message(recipient="fetched@example.com", campaign="mixed")
+    event(Download, fetched)  # nothing loaded, a person acted: images blocked
+    visited = message(recipient="visited@example.com", campaign="mixed")
+    click(visited, "scanner", minutes=0.2)
+    event(Visit, visited, path="/offer/")  # the person's own click was taken for a scanner's
+    scanned = message(recipient="scanned@example.com", campaign="mixed")
+    event(Download, scanned, "scanner", minutes=0.2)  # machines only
+    message(recipient="nobody@example.com", campaign="mixed")
+
+    report = reports.campaign_report(campaign="mixed")
+    rows = {row["cohort"]: row for row in report["cohorts"]}
+    status = Message.objects.filter(campaign="mixed").with_status().aggregate(
+        person=Count("pk", filter=Q(status=Status.PERSON)),
+        unopened=Count("pk", filter=Q(status=Status.UNOPENED)))
+    assert report["opened_by_person"] == 4 == status["person"]
+    assert sum(row["opened_by_person"] for row in report["cohorts"]) == 4
+    assert report["opened_any"] == 5 == report["sent"] - status["unopened"]
+    assert (rows["hidden"]["person_clicks"], rows["none"]["person_clicks"]) == (1, 2)
+    assert report["images_blocked"]["count"] == 2
+    assert report["clicked_by_person"] == 0  # a click rate counts clicks alone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visit_not_enriched_yet_keeps_its_rollup_cell_live():
+    visited = message(recipient="visited@example.com", campaign="mixed")
+    click(visited, "scanner", minutes=0.2)
+    rollup.refresh()
+    assert reports.campaign_report(campaign="mixed")["opened_by_person"] == 0
+    Visit.objects.create(message=visited, source="human", path="/offer/",
+                         occurred_at=visited.sent_at + timedelta(minutes=30))
+    assert rollup.report_partial(campaign="mixed")[1] == {"cells": 0, "live": 1}
+    assert reports.campaign_report(campaign="mixed")["opened_by_person"] == 1
+
+
+@pytest.mark.django_db
 def test_figures_csv_rows():
     hidden_campaign()
     rows = list(reports.figures_rows(reports.campaign_report(campaign="spring")))
@@ -223,6 +271,11 @@ def test_cells_built_before_the_cohorts_are_rebuilt():
     assert reports.campaign_report(campaign="spring")["cohorts"][0]["sent"] == 20
     assert rollup.refresh()["built"] == 1
     assert rollup.report_partial(campaign="spring")[1] == {"cells": 1, "live": 0}
+    # A cell built by earlier rules (downloads and visits not yet counted as acting on a link).
+    cell = ReportCell.objects.get()
+    del cell.data["rules"]
+    cell.save()
+    assert rollup.report_partial(campaign="spring")[1] == {"cells": 0, "live": 1}
 
 
 @pytest.mark.django_db
