@@ -36,7 +36,7 @@ from .sources import (
 SOURCE_LABELS = dict(SOURCES)
 __all__ = ["Message", "Open", "Click", "Document", "Download", "Disposition", "Visit", "Lead",
            "LEAD_WEIGHTS", "Status", "KINDS", "EventModel", "KIND_FIELDS", "REPEAT_KEYS", "CLASSIFIED_AS",
-           "CONSENT_ONLY", "STAT_COUNTS", "ACTED_ON_LINK", "person_filter", "person_events",
+           "CONSENT_ONLY", "STAT_COUNTS", "ACTED_ON_LINK", "person_filter", "person_events", "person_sources",
            "can_view", "can_view_events", "PERSON_SOURCES", "PROXY_SOURCES", "MACHINE_SOURCES",
            "SOURCE_LABELS", "ReportCell", "ReportDirty", "fit", "report_key"]
 
@@ -60,9 +60,9 @@ def _count(model: EventModel, **filters: Any) -> Coalesce:
     return Coalesce(Subquery(rows, output_field=models.IntegerField()), 0)
 
 
-def _first(model: EventModel, **filters: Any) -> Subquery:
+def _first(model: EventModel, *conditions: Q) -> Subquery:
     rows = (
-        model.objects.filter(message=OuterRef("pk"), **filters)
+        model.objects.filter(*conditions, message=OuterRef("pk"))
         .order_by()
         .values("message")
         .annotate(t=Min("occurred_at"))
@@ -81,9 +81,10 @@ class MessageQuerySet(models.QuerySet):
         """
         return self.annotate(
             first_open=_first(Open),
-            first_human_open=Coalesce(
-                _first(Open, source__in=PERSON_SOURCES), _first(Click, source="human")
-            ),
+            # A person's first open, else their first event of another kind (which
+            # proves the message was opened too: person_filter).
+            first_human_open=Coalesce(*(_first(model, person_filter(kind))
+                                        for kind, model in KINDS.items())),
             **{name: _count(model, **filters) for name, (model, filters) in STAT_COUNTS.items()},
         )
 
@@ -440,8 +441,9 @@ CONSENT_ONLY: frozenset[str] = frozenset({"visit"})
 # The events of a person, by the rules a kind is judged by (``CLASSIFIED_AS``): an
 # open through a reader's image proxy is the reader's; a click, download or visit is
 # a person's own only when it came from their browser.
-PERSON_FILTERS: dict[str, dict[str, Any]] = {"open": {"source__in": PERSON_SOURCES},
-                                             "click": {"source": "human"}}
+PERSON_SOURCES_BY_RULES: dict[str, tuple[str, ...]] = {"open": PERSON_SOURCES, "click": ("human",)}
+PERSON_FILTERS: dict[str, dict[str, Any]] = {rules: {"source__in": sources}
+                                             for rules, sources in PERSON_SOURCES_BY_RULES.items()}
 # Scanners and bots fetch links and files alike.
 SCANNER_FILTERS: dict[str, dict[str, Any]] = {"click": {"source__in": SCANNER_CLICK_SOURCES}}
 # The kinds judged as clicks: a person's event of one of them shows that person acted on
@@ -456,6 +458,11 @@ def person_filter(kind: str) -> Q:
     of any kind proves the message was opened: the one rule the message status
     (``with_status``), the report's figures and its honest rates share."""
     return Q(**PERSON_FILTERS[CLASSIFIED_AS[kind]])
+
+
+def person_sources(kind: str) -> tuple[str, ...]:
+    """The sources of a person's event of ``kind`` (``person_filter`` as values)."""
+    return PERSON_SOURCES_BY_RULES[CLASSIFIED_AS[kind]]
 
 
 def person_events(kind: str) -> EventQuerySet:

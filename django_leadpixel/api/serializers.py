@@ -79,7 +79,7 @@ class MessageSerializer(serializers.ModelSerializer):
     first_human_open = serializers.DateTimeField(
         read_only=True, allow_null=True,
         help_text=_("First open by a person (directly or through a reader's image proxy), "
-                    "or their first click."))
+                    "or their first click, download or visit."))
     opens_total = serializers.IntegerField(read_only=True)
     human_opens = serializers.IntegerField(
         read_only=True, help_text=_("Opens by people, image proxies of readers included."))
@@ -453,7 +453,9 @@ class CohortSerializer(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]
     sent = serializers.IntegerField()
     seen_opens = serializers.IntegerField(help_text=_("Messages whose pixel a person loaded."))
-    person_clicks = serializers.IntegerField(help_text=_("Messages a person clicked in."))
+    person_clicks = serializers.IntegerField(
+        help_text=_("Messages where a person acted on a link: clicked it, downloaded the "
+                    "document it names, or visited the site it led to."))
     opened_by_person = serializers.IntegerField(help_text=_("Seen opens or person clicks."))
     estimated_opens = serializers.IntegerField(
         allow_null=True, help_text=_("Messages opened by a person, the hidden ones estimated; "

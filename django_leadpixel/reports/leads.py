@@ -15,11 +15,13 @@ million events, reading the materialized rows takes milliseconds. ``refresh``
 So the list is as of the last refresh; the lead page (``lead_detail``) is
 always live. On SQLite it is a plain view: always live.
 
-Per lead, counting a person's events only (``PERSON_SOURCES``: a reader's own
-device, or the Gmail and Yahoo proxies that stand for one; never Apple's
-prefetch, scanners or bots):
+Per lead, counting a person's events only (``models.person_sources``: an open
+from a reader's own device, or through the Gmail and Yahoo proxies that stand
+for one; a click, download or visit from the person's own browser; never
+Apple's prefetch, scanners or bots):
 
-- ``messages`` sent to the address, ``opened``: those opened by a person;
+- ``messages`` sent to the address, ``opened``: those opened by a person (a
+  person's event of any kind proves it, as for the message status);
 - ``opens``, ``clicks``, ``visits`` (and any other kind's count);
 - ``first_seen`` and ``last_seen``: the first and last event of a person;
 - ``score``, the engagement score::
@@ -48,7 +50,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from ..models import KINDS, LEAD_WEIGHTS, PERSON_SOURCES, Lead, Message
+from ..models import KINDS, LEAD_WEIGHTS, Lead, Message, person_events, person_sources
 from .timeline import timeline_rows
 
 __all__ = ["LEAD_TIMELINE_LIMIT", "RECENCY_DAYS", "after_migrate", "before_migrate", "drop_view",
@@ -72,10 +74,12 @@ def normalise(email: str) -> str:
 def view_sql(conn) -> str:
     """``SELECT`` of the lead view for a connection (PostgreSQL or SQLite)."""
     quote, vendor = conn.ops.quote_name, conn.vendor
-    person = ", ".join(f"'{source}'" for source in PERSON_SOURCES)
+    def person(kind: str) -> str:
+        return ", ".join(f"'{source}'" for source in person_sources(kind))
+
     events = " UNION ALL ".join(
         f"SELECT message_id, '{kind}' AS kind, occurred_at FROM {quote(model._meta.db_table)} "
-        f"WHERE source IN ({person})"
+        f"WHERE source IN ({person(kind)})"
         for kind, model in KINDS.items())
     per_kind = ", ".join(f"SUM(CASE WHEN kind = '{kind}' THEN 1 ELSE 0 END) AS {kind}s"
                          for kind in KINDS)
@@ -93,10 +97,11 @@ def view_sql(conn) -> str:
     message = quote(Message._meta.db_table)
     return (
         f"SELECT LOWER(m.recipient) AS email, COUNT(*) AS messages, "
-        f"SUM(CASE WHEN e.opens > 0 THEN 1 ELSE 0 END) AS opened, {totals}, "
+        f"SUM(CASE WHEN e.events > 0 THEN 1 ELSE 0 END) AS opened, {totals}, "
         f"MIN(e.first_at) AS first_seen, MAX(e.last_at) AS last_seen, "
         f"MAX(m.sent_at) AS last_sent, {score} AS score "
-        f"FROM {message} m LEFT JOIN (SELECT message_id, {per_kind}, MIN(occurred_at) AS first_at, "
+        f"FROM {message} m LEFT JOIN (SELECT message_id, {per_kind}, COUNT(*) AS events, "
+        f"MIN(occurred_at) AS first_at, "
         f"MAX(occurred_at) AS last_at FROM ({events}) ev GROUP BY message_id) e "
         f"ON e.message_id = m.id GROUP BY LOWER(m.recipient)"
     )
@@ -198,18 +203,17 @@ def summary(email: str, messages: list[Message]) -> Lead:
     ids = [message.pk for message in messages]
     counts: dict[str, int] = {}
     times: list[datetime] = []
-    opened = 0
-    for kind, model in KINDS.items():
-        rows = list(model.objects.filter(message_id__in=ids, source__in=PERSON_SOURCES).order_by()
+    opened: set[int] = set()
+    for kind in KINDS:
+        rows = list(person_events(kind).filter(message_id__in=ids).order_by()
                     .values("message_id").annotate(n=Count("id"), first=Min("occurred_at"),
                                                    last=Max("occurred_at")))
         counts[kind] = sum(row["n"] for row in rows)
         times += [t for row in rows for t in (row["first"], row["last"])]
-        if kind == "open":
-            opened = len(rows)
+        opened.update(row["message_id"] for row in rows)
     last_seen = max(times) if times else None
     points = sum(LEAD_WEIGHTS.get(kind, 1) * n for kind, n in counts.items())
-    return Lead(email=email, messages=len(messages), opened=opened,
+    return Lead(email=email, messages=len(messages), opened=len(opened),
                 first_seen=min(times) if times else None, last_seen=last_seen,
                 last_sent=max(message.sent_at for message in messages),
                 score=score_of(points, last_seen),

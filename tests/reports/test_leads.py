@@ -1,5 +1,6 @@
 """The lead: one address across its messages, against a fixture computed by hand."""
 
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from django_leadpixel.models import KINDS, Click, Lead, Open, Visit
+from django_leadpixel.models import KINDS, Click, Download, Lead, Message, Open, Status, Visit
 from django_leadpixel.reports import leads
 
 from ..conftest import make_message
@@ -104,6 +105,18 @@ def test_the_lead_page_costs_the_same_queries_with_more_messages(fixture, django
     with django_assert_num_queries(1 + 4 * len(KINDS)):
         detail = leads.lead_detail("alice@example.com")
     assert detail["lead"].messages == 8 and detail["lead"].visits == 7  # live, not the list's view
+
+
+def test_a_persons_download_proves_the_message_opened_on_every_page():
+    message = make_message(recipient="carol@example.com", sent_at=at(3))
+    event(Open, message, 2.99, "apple_mpp")  # the prefetch proves nothing
+    download = event(Download, message, 2, "human", document_id=uuid.uuid4())
+    assert leads.refresh()
+    row = Lead.objects.get(email="carol@example.com")
+    assert (row.opened, row.opens, row.downloads) == (1, 0, 1)
+    assert leads.lead_detail("carol@example.com")["lead"].opened == 1
+    stats = Message.objects.with_stats().with_status().get(pk=message.pk)
+    assert (stats.status, stats.first_human_open) == (Status.PERSON, download.occurred_at)
 
 
 def test_the_live_summary_is_the_list_row(fixture):
