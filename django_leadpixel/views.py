@@ -75,8 +75,9 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     # HEAD is recorded too (classified as a machine: scanners check links with
     # HEAD), and answered with the same redirect.
     click_id = uuid.uuid4()
-    record_request(request, "click", target.message_id, consent=target.consent, url=target.destination,
-            position=target.position, honeypot=target.honeypot, id=click_id)
+    record_request(request, "click", target.message_id, consent=target.consent,
+                   url=target.destination, position=target.position, honeypot=target.honeypot,
+                   id=click_id)
     response = HttpResponseRedirect(visit_destination(request, target, click_id))
     for name, value in NO_CACHE_HEADERS.items():
         response[name] = value
@@ -144,7 +145,7 @@ def download(request: HttpRequest, token: str, slug: str = "", ext: str = "") ->
         unavailable = False
     if files.counts_as_download(request):
         record_request(request, "download", target.message_id, consent=target.consent,
-                document_id=target.document_id)
+                       document_id=target.document_id)
     if unavailable:
         response = HttpResponse("The document is briefly unavailable; please try again.",
                                 status=503, content_type="text/plain")
