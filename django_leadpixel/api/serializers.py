@@ -124,12 +124,16 @@ class MessageDetailSerializer(MessageSerializer):
                                              help_text=_("Opens per classification source."))
     clicks_by_source = SourceCountsSerializer(read_only=True,
                                               help_text=_("Clicks per classification source."))
+    downloads_by_source = SourceCountsSerializer(
+        read_only=True, help_text=_("Downloads of tracked documents per classification source."))
+    visits_by_source = SourceCountsSerializer(
+        read_only=True, help_text=_("Visits on the sender's site per classification source."))
     pixel_html = serializers.SerializerMethodField(
         help_text=_("The <img> that {% lead_pixel %} renders; paste it into the HTML body."))
 
     class Meta(MessageSerializer.Meta):
-        fields = [*MessageSerializer.Meta.fields, "pixel_html", "opens_by_source",
-                  "clicks_by_source"]
+        fields = [*MessageSerializer.Meta.fields, "pixel_html",
+                  *(f"{kind}s_by_source" for kind in KINDS)]
         read_only_fields = fields
 
     def get_pixel_html(self, message: Message) -> str:

@@ -230,13 +230,15 @@ class MessageViewSet(LeadpixelAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
         serializer = serializers.MessageCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message = serializer.save()
-        return Response(self._detail(self.get_queryset().get(pk=message.pk)),
+        return Response(self._detail(self.get_queryset().get(pk=message.pk), new=True),
                         status=status.HTTP_201_CREATED)
 
-    def _detail(self, message: Message) -> dict:
-        # Extra attributes that MessageDetailSerializer reads.
-        message.opens_by_source = source_counts(Open, message)  # type: ignore[attr-defined]
-        message.clicks_by_source = source_counts(Click, message)  # type: ignore[attr-defined]
+    def _detail(self, message: Message, *, new: bool = False) -> dict:
+        # Extra attributes that MessageDetailSerializer reads: opens_by_source, ...
+        # (a message created just now has no events to count).
+        for kind, model in KINDS.items():
+            setattr(message, f"{kind}s_by_source",
+                    serializers.source_counts(()) if new else source_counts(model, message))
         return serializers.MessageDetailSerializer(
             message, context=self.get_serializer_context()).data
 

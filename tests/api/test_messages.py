@@ -146,6 +146,11 @@ def test_retrieve_counts_by_source(api, three):
         "scanner": 0, "bot": 0, "unknown": 0}
     assert body["clicks_by_source"]["human"] == 1 and body["clicks_by_source"]["scanner"] == 1
     assert sum(body["clicks_by_source"].values()) == 2
+    assert sum(body["downloads_by_source"].values()) == sum(body["visits_by_source"].values()) == 0
+    Download.objects.create(message=person, source="scanner", document_id=uuid.uuid4())
+    Visit.objects.create(message=person, source="human", path="/shop/")
+    body = api.get(f"{URL}{person.public_id}/").json()
+    assert body["downloads_by_source"]["scanner"] == 1 and body["visits_by_source"]["human"] == 1
     assert body["pixel_html"].startswith('<img src="' + person.pixel_url().replace("&", "&amp;"))
 
 

@@ -75,7 +75,8 @@ def test_response_shapes_hide_personal_data(api):
                 "device_type", "message"} <= set(properties)
     assert {"url", "position"} <= set(components["Click"]["properties"])
     detail = components["MessageDetail"]["properties"]
-    assert {"pixel_url", "pixel_html", "opens_by_source", "clicks_by_source", "status",
+    assert {"pixel_url", "pixel_html", "opens_by_source", "clicks_by_source", "downloads_by_source",
+            "visits_by_source", "status",
             "first_human_open", "google_proxy_opens"} <= set(detail)
     assert set(components["Stats"]["properties"]) == {
         "filters", "sent", "opened_by_person", "opened_any", "clicked_by_person", "clicked_any",
