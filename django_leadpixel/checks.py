@@ -208,6 +208,26 @@ def check_geoip(app_configs=None, **kwargs) -> list:
                     id="leadpixel.W001")]
 
 
+VISIT_MIDDLEWARE = "django_leadpixel.middleware.VisitMiddleware"
+
+
+@register(Tags.compatibility)
+def check_visits(app_configs=None, **kwargs) -> list:
+    """``VISIT_HOSTS`` without ``VisitMiddleware`` in this project: worth a note, not a
+    warning (the site behind those hosts may be another project reporting to the beacon)."""
+    user = getattr(settings, SETTING_NAME, {})
+    hosts = user.get("VISIT_HOSTS") if isinstance(user, dict) else None
+    if not hosts or not isinstance(hosts, (list, tuple)) \
+            or VISIT_MIDDLEWARE in (getattr(settings, "MIDDLEWARE", None) or ()):
+        return []
+    return [Info(f"{SETTING_NAME}['VISIT_HOSTS'] is set but {VISIT_MIDDLEWARE} is not in "
+                 "MIDDLEWARE: clicks to those hosts carry the visitor value, and only the "
+                 "beacon (t/v/) records visits.",
+                 hint="Add the middleware to the Django site that serves those hosts; nothing "
+                      "to do when that site is another project that reports to the beacon.",
+                 id="leadpixel.I002")]
+
+
 @register(Tags.compatibility)
 def check_request_budget(app_configs=None, **kwargs) -> list:
     """The request path's time on the database: a positive ``REQUEST_DB_TIMEOUT``, and

@@ -2,7 +2,13 @@ import pytest
 from django.core.checks import WARNING
 from django.test import override_settings
 
-from django_leadpixel.checks import check_request_budget, check_settings, connect_timeout_warnings
+from django_leadpixel.checks import (
+    VISIT_MIDDLEWARE,
+    check_request_budget,
+    check_settings,
+    check_visits,
+    connect_timeout_warnings,
+)
 
 
 def ids(**leadpixel):
@@ -139,3 +145,13 @@ def test_request_db_timeout_must_be_positive(value):
 def test_request_db_timeout_accepts_seconds_or_none(value):
     assert ids(BASE_URL="https://m.example", REQUEST_DB_TIMEOUT=value) == []
     assert budget_ids(REQUEST_DB_TIMEOUT=value) == []
+
+
+def test_visit_hosts_without_the_middleware_is_noted(settings):
+    settings.LEADPIXEL = {**settings.LEADPIXEL, "VISIT_HOSTS": ["shop.example.com"]}
+    assert VISIT_MIDDLEWARE in settings.MIDDLEWARE and check_visits() == []
+    settings.MIDDLEWARE = [name for name in settings.MIDDLEWARE if name != VISIT_MIDDLEWARE]
+    [note] = check_visits()
+    assert note.id == "leadpixel.I002" and "beacon" in note.msg
+    settings.LEADPIXEL = {**settings.LEADPIXEL, "VISIT_HOSTS": []}
+    assert check_visits() == []
